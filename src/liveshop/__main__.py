@@ -1,0 +1,3 @@
+from liveshop.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Accounts, roles, bearer tokens, operator assignments and sign-in rate limits."""

@@ -1,0 +1,1 @@
+"""Merchants (brands, factories) and their members, categories, products, SKUs."""

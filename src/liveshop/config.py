@@ -1,0 +1,83 @@
+"""Settings: every knob is a ``LIVESHOP_*`` environment variable (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run (e.g. production without a secret key)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIVESHOP_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = "sqlite+aiosqlite:///var/liveshop.db"
+    redis_url: str | None = None
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # accounts
+    token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    signin_max_failures_per_account: int = Field(default=5, ge=1)
+    signin_account_window_seconds: int = Field(default=900, ge=1)
+    signin_max_attempts_per_ip: int = Field(default=30, ge=1)
+    signin_ip_window_seconds: int = Field(default=60, ge=1)
+
+    # orders and payments
+    payment_window_seconds: int = Field(default=900, ge=10)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    sandbox_webhook_secret: str | None = None
+    sandbox_webhook_url: str | None = None
+    default_currency: str = "CNY"
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.env == "production":
+            if not self.secret_key:
+                raise ConfigError("LIVESHOP_SECRET_KEY is required when LIVESHOP_ENV=production")
+            if self.database_url.startswith("sqlite") and self.redis_url:
+                raise ConfigError("a Redis-backed deployment needs PostgreSQL, not SQLite")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The secret key; for the embedded default it is generated once into ``var/``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
+
+    @property
+    def webhook_secret(self) -> str:
+        """Secret shared with the sandbox payment provider for webhook signatures."""
+        return self.sandbox_webhook_secret or f"whsec-{self.resolved_secret_key[:32]}"
+
+    @property
+    def webhook_url(self) -> str:
+        return self.sandbox_webhook_url or f"{self.public_url.rstrip('/')}/payments/webhooks/sandbox"

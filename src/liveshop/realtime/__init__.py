@@ -1,0 +1,1 @@
+"""Real-time plumbing shared by domains: counters (and, later, the broker and room hub)."""
