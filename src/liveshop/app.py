@@ -1,0 +1,156 @@
+"""create_app(): routers, middleware, and the lifespan that owns every long-lived resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import Response
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from liveshop import __version__, errors
+from liveshop.auth.api import router as auth_router
+from liveshop.auth.passwords import Passwords
+from liveshop.catalog.api import router as catalog_router
+from liveshop.clock import Clock, SystemClock
+from liveshop.config import Settings
+from liveshop.db import create_engine, create_sessionmaker
+from liveshop.deps import Runtime
+from liveshop.inventory.api import router as inventory_router
+from liveshop.observability import Metrics, RequestContextMiddleware, configure_logging
+from liveshop.orders.api import router as orders_router
+from liveshop.orders.scheduled import run_sweeper
+from liveshop.payments.api import router as payments_router
+from liveshop.payments.sandbox import SandboxProvider
+from liveshop.payments.sandbox_api import router as sandbox_router
+from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
+from liveshop.web.api import router as web_router
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+    webhook_transport: Callable[[FastAPI], httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """Build the app. ``background=False`` skips the sweepers (tests drive them by hand);
+    ``webhook_transport`` lets tests deliver sandbox webhooks in-process."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        redis: Redis | None = None
+        counters: Counters
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url)
+            counters = RedisCounters(redis)
+        else:
+            counters = MemoryCounters(clock)
+        transport = webhook_transport(app) if webhook_transport else None
+        http = httpx.AsyncClient(transport=transport, timeout=10.0)
+        runtime = Runtime(
+            settings=settings,
+            clock=clock,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            counters=counters,
+            passwords=Passwords(
+                time_cost=settings.argon2_time_cost,
+                memory_cost_kib=settings.argon2_memory_cost_kib,
+            ),
+            metrics=metrics,
+            payments=SandboxProvider(settings=settings, clock=clock),
+            redis=redis,
+        )
+        runtime.extras["http"] = http
+        app.state.runtime = runtime
+        tasks: list[asyncio.Task[Any]] = []
+        if background:
+            tasks.append(asyncio.create_task(run_sweeper(runtime), name="order-sweeper"))
+        log.info("started", database=engine.url.render_as_string(hide_password=True),
+                 redis=bool(redis), version=__version__)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.payments.aclose()
+            await http.aclose()
+            await counters.close()
+            await engine.dispose()
+
+    metrics = Metrics()
+    app = FastAPI(
+        title="liveshop",
+        version=__version__,
+        description="Self-hosted live-streaming commerce platform. Errors are problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> Response:
+        """Readiness: the database and, when configured, Redis answer."""
+        runtime: Runtime = app.state.runtime
+        checks: dict[str, str] = {}
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        if runtime.redis is not None:
+            try:
+                await runtime.redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return Response(
+            orjson.dumps({"status": "ok" if ok else "unavailable", "checks": checks}),
+            status_code=200 if ok else 503,
+            media_type="application/json",
+        )
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    for router in (
+        auth_router,
+        catalog_router,
+        inventory_router,
+        orders_router,
+        payments_router,
+        sandbox_router,
+        web_router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory liveshop.app:create_app_from_env``."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""Warehouses, stock per SKU and warehouse, the stock ledger, reservations, allocation."""

@@ -1,0 +1,17 @@
+"""Imports every domain's models so that Base.metadata knows all tables (Alembic, tests)."""
+
+from liveshop.auth import models as auth_models
+from liveshop.catalog import models as catalog_models
+from liveshop.idempotency import IdempotencyRecord
+from liveshop.inventory import models as inventory_models
+from liveshop.orders import models as orders_models
+from liveshop.payments import models as payments_models
+
+__all__ = [
+    "IdempotencyRecord",
+    "auth_models",
+    "catalog_models",
+    "inventory_models",
+    "orders_models",
+    "payments_models",
+]

@@ -1,0 +1,1 @@
+"""Orders: buy-now checkout, price snapshots, the order state machine, expiry."""

@@ -1,0 +1,1 @@
+"""Payments: the PaymentProvider protocol, the sandbox provider, webhooks, refunds."""
