@@ -215,9 +215,13 @@ def make_account(runtime: Runtime) -> Any:
         email = email or f"{uuid.uuid4().hex[:10]}@example.com"
         async with runtime.sessionmaker() as s:
             account = await auth_service.create(
-                s, email=email, password="correct horse battery",
-                display_name=email.split("@")[0], roles=roles or ("fan",),
-                passwords=runtime.passwords, now=runtime.clock.now(),
+                s,
+                email=email,
+                password="correct horse battery",
+                display_name=email.split("@")[0],
+                roles=roles or ("fan",),
+                passwords=runtime.passwords,
+                now=runtime.clock.now(),
             )
             token, _ = await auth_service.issue_token(
                 s, account_id=account.id, now=runtime.clock.now(), ttl=timedelta(days=1)

@@ -79,8 +79,12 @@ def create_app(
         tasks: list[asyncio.Task[Any]] = []
         if background:
             tasks.append(asyncio.create_task(run_sweeper(runtime), name="order-sweeper"))
-        log.info("started", database=engine.url.render_as_string(hide_password=True),
-                 redis=bool(redis), version=__version__)
+        log.info(
+            "started",
+            database=engine.url.render_as_string(hide_password=True),
+            redis=bool(redis),
+            version=__version__,
+        )
         try:
             yield
         finally:

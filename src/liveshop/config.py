@@ -80,4 +80,6 @@ class Settings(BaseSettings):
 
     @property
     def webhook_url(self) -> str:
-        return self.sandbox_webhook_url or f"{self.public_url.rstrip('/')}/payments/webhooks/sandbox"
+        return (
+            self.sandbox_webhook_url or f"{self.public_url.rstrip('/')}/payments/webhooks/sandbox"
+        )

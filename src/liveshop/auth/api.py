@@ -72,7 +72,9 @@ async def sign_in(
 
 
 @router.post("/auth/signout", status_code=204)
-async def sign_out(principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep) -> Response:
+async def sign_out(
+    principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> Response:
     """Revoke the token used for this request."""
     assert principal.token_id is not None
     await auth_service.revoke_token(session, token_id=principal.token_id, now=runtime.clock.now())

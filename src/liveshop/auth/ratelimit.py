@@ -15,7 +15,9 @@ def _ip_key(ip: str) -> str:
     return f"signin:ip:{ip}"
 
 
-async def check_signin_allowed(counters: Counters, settings: Settings, *, email: str, ip: str) -> None:
+async def check_signin_allowed(
+    counters: Counters, settings: Settings, *, email: str, ip: str
+) -> None:
     """Count this attempt against the IP; refuse if the IP or the account is throttled."""
     ip_count = await counters.hit(_ip_key(ip), settings.signin_ip_window_seconds)
     if ip_count.count > settings.signin_max_attempts_per_ip:

@@ -63,7 +63,9 @@ async def get_by_email(session: AsyncSession, *, email: str) -> Account | None:
 
 async def roles_of(session: AsyncSession, *, account_id: str) -> list[str]:
     result = await session.execute(
-        select(AccountRole.role).where(AccountRole.account_id == account_id).order_by(AccountRole.role)
+        select(AccountRole.role)
+        .where(AccountRole.account_id == account_id)
+        .order_by(AccountRole.role)
     )
     return list(result.scalars())
 
@@ -74,7 +76,7 @@ async def to_out(session: AsyncSession, account: Account) -> AccountOut:
         id=account.id,
         email=account.email,
         display_name=account.display_name,
-        roles=roles,  # type: ignore[arg-type]
+        roles=roles,
         is_active=account.is_active,
         created_at=account.created_at,
     )
@@ -206,7 +208,9 @@ async def assign_operator(
         raise invalid("auth.not_an_anchor", "the account is not an anchor", "anchor_id")
     existing = await session.get(OperatorAssignment, (operator_id, anchor_id))
     if existing is None:
-        session.add(OperatorAssignment(operator_id=operator_id, anchor_id=anchor_id, created_at=now))
+        session.add(
+            OperatorAssignment(operator_id=operator_id, anchor_id=anchor_id, created_at=now)
+        )
         await session.flush()
 
 
@@ -217,7 +221,9 @@ async def anchors_of_operator(session: AsyncSession, *, operator_id: str) -> lis
     return list(result.scalars())
 
 
-async def can_act_for_anchor(session: AsyncSession, *, principal: Principal, anchor_id: str) -> bool:
+async def can_act_for_anchor(
+    session: AsyncSession, *, principal: Principal, anchor_id: str
+) -> bool:
     """The anchor itself, an operator assigned to it, or an admin."""
     if principal.is_admin or principal.account_id == anchor_id:
         return True

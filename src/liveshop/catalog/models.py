@@ -84,7 +84,9 @@ class Sku(Base):
     __table_args__ = (UniqueConstraint("product_id", "code"),)
 
     id: Mapped[str] = id_column()
-    product_id: Mapped[str] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[str] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
     code: Mapped[str] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     price_minor: Mapped[int] = mapped_column(BigInteger)

@@ -99,7 +99,9 @@ async def get_warehouse_or_raise(
 ) -> Warehouse:
     """The warehouse; one of another merchant is reported as missing (404)."""
     warehouse = await session.get(Warehouse, warehouse_id)
-    if warehouse is None or (merchant_ids is not None and warehouse.merchant_id not in merchant_ids):
+    if warehouse is None or (
+        merchant_ids is not None and warehouse.merchant_id not in merchant_ids
+    ):
         raise not_found("warehouse.not_found", "no such warehouse")
     return warehouse
 
@@ -107,7 +109,9 @@ async def get_warehouse_or_raise(
 # -- ledger ----------------------------------------------------------------------------------
 
 
-async def _stock_id(session: AsyncSession, *, sku_id: str, warehouse_id: str, create: bool) -> str | None:
+async def _stock_id(
+    session: AsyncSession, *, sku_id: str, warehouse_id: str, create: bool
+) -> str | None:
     result = await session.execute(
         select(Stock.id).where(Stock.sku_id == sku_id, Stock.warehouse_id == warehouse_id)
     )
@@ -174,8 +178,14 @@ async def receive(
         update(Stock).where(Stock.id == stock_id).values(on_hand=Stock.on_hand + quantity)
     )
     movement = _movement(
-        stock_id=stock_id, sku_id=sku_id, warehouse_id=warehouse_id, kind="receipt", now=now,
-        on_hand_delta=quantity, actor_id=actor_id, note=note,
+        stock_id=stock_id,
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        kind="receipt",
+        now=now,
+        on_hand_delta=quantity,
+        actor_id=actor_id,
+        note=note,
     )
     session.add(movement)
     await session.flush()
@@ -207,8 +217,14 @@ async def adjust(
             "the adjustment would take on-hand stock below zero or below what is reserved",
         )
     movement = _movement(
-        stock_id=stock_id, sku_id=sku_id, warehouse_id=warehouse_id, kind="adjustment", now=now,
-        on_hand_delta=delta, actor_id=actor_id, note=note,
+        stock_id=stock_id,
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        kind="adjustment",
+        now=now,
+        on_hand_delta=delta,
+        actor_id=actor_id,
+        note=note,
     )
     session.add(movement)
     await session.flush()
@@ -231,7 +247,11 @@ async def levels(
     )
     query = (
         select(
-            Stock.id, Stock.sku_id, Stock.warehouse_id, Stock.on_hand, Stock.reserved,
+            Stock.id,
+            Stock.sku_id,
+            Stock.warehouse_id,
+            Stock.on_hand,
+            Stock.reserved,
             func.coalesce(expired.c.qty, 0),
         )
         .outerjoin(expired, expired.c.stock_id == Stock.id)
@@ -268,8 +288,14 @@ async def list_movements(
 
 
 async def _close_reservation(
-    session: AsyncSession, reservation: Reservation, *, to: str, kind: str | None, now: datetime,
-    note: str = "", from_statuses: Sequence[str] = ("active",),
+    session: AsyncSession,
+    reservation: Reservation,
+    *,
+    to: str,
+    kind: str | None,
+    now: datetime,
+    note: str = "",
+    from_statuses: Sequence[str] = ("active",),
 ) -> bool:
     """Move a reservation out of ``from_statuses``; only one transaction can win."""
     won = await _guarded_update(
@@ -293,16 +319,24 @@ async def _close_reservation(
     if kind is not None:
         session.add(
             _movement(
-                stock_id=reservation.stock_id, sku_id=reservation.sku_id,
-                warehouse_id=reservation.warehouse_id, kind=kind, now=now,
-                on_hand_delta=on_hand_delta, reserved_delta=-reservation.quantity,
-                order_id=reservation.order_id, reservation_id=reservation.id, note=note,
+                stock_id=reservation.stock_id,
+                sku_id=reservation.sku_id,
+                warehouse_id=reservation.warehouse_id,
+                kind=kind,
+                now=now,
+                on_hand_delta=on_hand_delta,
+                reserved_delta=-reservation.quantity,
+                order_id=reservation.order_id,
+                reservation_id=reservation.id,
+                note=note,
             )
         )
     return True
 
 
-async def _release_expired_on(session: AsyncSession, *, stock_ids: Sequence[str], now: datetime) -> None:
+async def _release_expired_on(
+    session: AsyncSession, *, stock_ids: Sequence[str], now: datetime
+) -> None:
     result = await session.execute(
         select(Reservation).where(
             Reservation.stock_id.in_(stock_ids),
@@ -336,7 +370,10 @@ async def allocate(
             if remaining == 0:
                 break
             candidates = await _candidates(
-                session, sku_id=request.sku_id, merchant_id=merchant_id, destination=destination,
+                session,
+                sku_id=request.sku_id,
+                merchant_id=merchant_id,
+                destination=destination,
                 now=now,
             )
             total = sum(available for _, _, available, _ in candidates)
@@ -358,16 +395,27 @@ async def allocate(
             ):
                 continue  # someone was faster: read again and re-plan
             reservation = Reservation(
-                stock_id=stock_id, sku_id=request.sku_id, warehouse_id=warehouse_id,
-                order_id=order_id, order_line_id=request.order_line_id, quantity=take,
-                status="active", expires_at=expires_at, created_at=now,
+                stock_id=stock_id,
+                sku_id=request.sku_id,
+                warehouse_id=warehouse_id,
+                order_id=order_id,
+                order_line_id=request.order_line_id,
+                quantity=take,
+                status="active",
+                expires_at=expires_at,
+                created_at=now,
             )
             session.add(reservation)
             await session.flush()
             session.add(
                 _movement(
-                    stock_id=stock_id, sku_id=request.sku_id, warehouse_id=warehouse_id,
-                    kind="reservation", now=now, reserved_delta=take, order_id=order_id,
+                    stock_id=stock_id,
+                    sku_id=request.sku_id,
+                    warehouse_id=warehouse_id,
+                    kind="reservation",
+                    now=now,
+                    reserved_delta=take,
+                    order_id=order_id,
                     reservation_id=reservation.id,
                 )
             )
@@ -428,7 +476,12 @@ async def release_for_order(
     released = 0
     for reservation in await reservations_for_order(session, order_id=order_id):
         if await _close_reservation(
-            session, reservation, to="released", kind="release", now=now, note=note,
+            session,
+            reservation,
+            to="released",
+            kind="release",
+            now=now,
+            note=note,
             from_statuses=("active", "committed"),
         ):
             released += reservation.quantity
@@ -457,15 +510,25 @@ async def ship_for_order(session: AsyncSession, *, order_id: str, now: datetime)
     """The parcel leaves: reserved units leave on-hand too."""
     for reservation in await reservations_for_order(session, order_id=order_id):
         await _close_reservation(
-            session, reservation, to="consumed", kind="shipment", now=now,
+            session,
+            reservation,
+            to="consumed",
+            kind="shipment",
+            now=now,
             from_statuses=("committed",),
         )
     await session.flush()
 
 
 async def restock_return(
-    session: AsyncSession, *, sku_id: str, warehouse_id: str, quantity: int, order_id: str,
-    now: datetime, actor_id: str | None = None,
+    session: AsyncSession,
+    *,
+    sku_id: str,
+    warehouse_id: str,
+    quantity: int,
+    order_id: str,
+    now: datetime,
+    actor_id: str | None = None,
 ) -> StockMovement:
     """Returned goods go back on the shelf."""
     stock_id = await _stock_id(session, sku_id=sku_id, warehouse_id=warehouse_id, create=True)
@@ -474,8 +537,14 @@ async def restock_return(
         update(Stock).where(Stock.id == stock_id).values(on_hand=Stock.on_hand + quantity)
     )
     movement = _movement(
-        stock_id=stock_id, sku_id=sku_id, warehouse_id=warehouse_id, kind="return", now=now,
-        on_hand_delta=quantity, order_id=order_id, actor_id=actor_id,
+        stock_id=stock_id,
+        sku_id=sku_id,
+        warehouse_id=warehouse_id,
+        kind="return",
+        now=now,
+        on_hand_delta=quantity,
+        order_id=order_id,
+        actor_id=actor_id,
     )
     session.add(movement)
     await session.flush()

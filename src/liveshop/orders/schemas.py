@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+OrderStatus = Literal[
+    "pending_payment", "paid", "shipped", "delivered", "completed", "cancelled", "expired"
+]
+
+
+class AddressIn(BaseModel):
+    """Where the parcel goes. Coordinates are optional when the city is a known one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    recipient: str = Field(min_length=1, max_length=60)
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$")
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=80)
+    region: str = Field(default="", max_length=80)
+    postal_code: str | None = Field(default=None, max_length=16)
+    country: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> AddressIn:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku_id: str = Field(min_length=1, max_length=26)
+    quantity: StrictInt = Field(ge=1, le=999)
+
+
+class OrderIn(BaseModel):
+    """A "buy now" checkout: one or more lines of one merchant, and an address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    shipping_address: AddressIn
+
+
+class OrderLineOut(BaseModel):
+    id: str
+    sku_id: str
+    product_id: str
+    title: str
+    sku_code: str
+    sku_attributes: dict[str, Any]
+    unit_price_minor: int
+    quantity: int
+    line_total_minor: int
+
+
+class AllocationOut(BaseModel):
+    sku_id: str
+    warehouse_id: str
+    quantity: int
+    status: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    status: OrderStatus
+    buyer_id: str
+    merchant_id: str
+    currency: str
+    subtotal_minor: int
+    discount_minor: int
+    shipping_minor: int
+    total_minor: int
+    refunded_minor: int
+    lines: list[OrderLineOut]
+    allocations: list[AllocationOut]
+    shipping_address: dict[str, Any]
+    carrier: str | None
+    tracking_number: str | None
+    cancel_reason: str | None
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    completed_at: datetime | None
+    closed_at: datetime | None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class ShipIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: str = Field(min_length=1, max_length=60)
+    tracking_number: str = Field(min_length=1, max_length=80)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200)
+
+
+class StatusChangeOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    actor_id: str | None
+    note: str
+    created_at: datetime

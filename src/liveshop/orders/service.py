@@ -1,0 +1,397 @@
+"""Orders: checkout, the state machine and expiry. Services flush; callers commit.
+
+States: pending_payment -> paid -> shipped -> delivered -> completed, plus cancelled (from
+pending_payment or paid) and expired (unpaid past ``expires_at``). Every transition is a
+guarded ``UPDATE ... WHERE status = :from`` so two racing transitions cannot both win, and
+each one appends an ``order_status_changes`` row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from liveshop.catalog import service as catalog_service
+from liveshop.errors import Problem, conflict, invalid, not_found
+from liveshop.inventory import service as inventory
+from liveshop.inventory.geo import city_coordinates
+from liveshop.orders.models import Order, OrderLine, OrderStatusChange
+from liveshop.orders.schemas import (
+    AddressIn,
+    AllocationOut,
+    OrderLineIn,
+    OrderLineOut,
+    OrderOut,
+)
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending_payment": ("paid", "cancelled", "expired"),
+    "paid": ("shipped", "cancelled"),
+    "shipped": ("delivered",),
+    "delivered": ("completed",),
+    "completed": (),
+    "cancelled": (),
+    "expired": (),
+}
+_STAMP = {
+    "paid": "paid_at",
+    "shipped": "shipped_at",
+    "delivered": "delivered_at",
+    "completed": "completed_at",
+    "cancelled": "closed_at",
+    "expired": "closed_at",
+}
+
+
+def destination_of(address: AddressIn) -> tuple[float, float]:
+    if address.latitude is not None and address.longitude is not None:
+        return (address.latitude, address.longitude)
+    coordinates = city_coordinates(address.city)
+    if coordinates is None:
+        raise invalid(
+            "address.unknown_location",
+            f"unknown city {address.city!r}: send latitude and longitude",
+            "shipping_address.city",
+        )
+    return coordinates
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    buyer_id: str,
+    lines: Sequence[OrderLineIn],
+    address: AddressIn,
+    now: datetime,
+    payment_window: timedelta,
+) -> Order:
+    """Place a pending-payment order: snapshot prices, reserve stock near the buyer."""
+    quantities: dict[str, int] = {}
+    for line in lines:
+        quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
+    skus = await catalog_service.get_skus(session, sku_ids=list(quantities))
+    for index, line in enumerate(lines):
+        found = skus.get(line.sku_id)
+        if found is None or not found[0].is_active or found[1].status != "published":
+            raise invalid(
+                "order.sku_unavailable",
+                f"SKU {line.sku_id} does not exist or is not on sale",
+                f"lines.{index}.sku_id",
+            )
+    merchants = {product.merchant_id for _, product in skus.values()}
+    if len(merchants) != 1:
+        raise invalid(
+            "order.multiple_merchants",
+            "one order holds the products of one merchant: place one order per merchant",
+            "lines",
+        )
+    currencies = {sku.currency for sku, _ in skus.values()}
+    if len(currencies) != 1:
+        raise invalid("order.mixed_currencies", "all lines must be in one currency", "lines")
+    destination = destination_of(address)
+    order = Order(
+        buyer_id=buyer_id,
+        merchant_id=merchants.pop(),
+        status="pending_payment",
+        currency=currencies.pop(),
+        subtotal_minor=0,
+        discount_minor=0,
+        shipping_minor=0,
+        total_minor=0,
+        refunded_minor=0,
+        shipping_address=address.model_dump(mode="json"),
+        destination_lat=destination[0],
+        destination_lon=destination[1],
+        created_at=now,
+        expires_at=now + payment_window,
+    )
+    session.add(order)
+    await session.flush()
+    requests = []
+    subtotal = 0
+    for sku_id, quantity in quantities.items():
+        sku, product = skus[sku_id]
+        row = OrderLine(
+            order_id=order.id,
+            sku_id=sku.id,
+            product_id=product.id,
+            title=product.title,
+            sku_code=sku.code,
+            sku_attributes=dict(sku.attributes),
+            unit_price_minor=sku.price_minor,
+            quantity=quantity,
+            line_total_minor=sku.price_minor * quantity,
+        )
+        session.add(row)
+        await session.flush()
+        subtotal += row.line_total_minor
+        requests.append(inventory.AllocationRequest(sku.id, quantity, row.id))
+    order.subtotal_minor = subtotal
+    order.total_minor = subtotal - order.discount_minor + order.shipping_minor
+    await inventory.allocate(
+        session,
+        order_id=order.id,
+        merchant_id=order.merchant_id,
+        requests=requests,
+        destination=destination,
+        expires_at=order.expires_at,
+        now=now,
+    )
+    session.add(
+        OrderStatusChange(
+            order_id=order.id,
+            from_status=None,
+            to_status="pending_payment",
+            actor_id=buyer_id,
+            note="",
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return order
+
+
+async def get(session: AsyncSession, *, order_id: str) -> Order | None:
+    return await session.get(Order, order_id)
+
+
+async def get_or_raise(
+    session: AsyncSession,
+    *,
+    order_id: str,
+    buyer_id: str | None = None,
+    merchant_ids: Sequence[str] | None = None,
+) -> Order:
+    """The order if the caller may see it; anyone else's order is a 404."""
+    order = await session.get(Order, order_id)
+    if (
+        order is None
+        or (buyer_id is not None and order.buyer_id != buyer_id)
+        or (merchant_ids is not None and order.merchant_id not in merchant_ids)
+    ):
+        raise not_found("order.not_found", "no such order")
+    return order
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    buyer_id: str | None = None,
+    merchant_ids: Sequence[str] | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Order], str | None]:
+    """Newest first, cursor-paginated."""
+    query = select(Order).order_by(Order.id.desc()).limit(limit + 1)
+    if buyer_id is not None:
+        query = query.where(Order.buyer_id == buyer_id)
+    if merchant_ids is not None:
+        query = query.where(Order.merchant_id.in_(merchant_ids))
+    if status is not None:
+        query = query.where(Order.status == status)
+    if cursor:
+        query = query.where(Order.id < cursor)
+    rows = list((await session.execute(query)).scalars())
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+async def to_out(session: AsyncSession, order: Order) -> OrderOut:
+    lines = (
+        await session.execute(
+            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
+        )
+    ).scalars()
+    reservations = await inventory.reservations_for_order(session, order_id=order.id)
+    return OrderOut(
+        id=order.id,
+        status=order.status,
+        buyer_id=order.buyer_id,
+        merchant_id=order.merchant_id,
+        currency=order.currency,
+        subtotal_minor=order.subtotal_minor,
+        discount_minor=order.discount_minor,
+        shipping_minor=order.shipping_minor,
+        total_minor=order.total_minor,
+        refunded_minor=order.refunded_minor,
+        lines=[
+            OrderLineOut(
+                id=line.id,
+                sku_id=line.sku_id,
+                product_id=line.product_id,
+                title=line.title,
+                sku_code=line.sku_code,
+                sku_attributes=line.sku_attributes,
+                unit_price_minor=line.unit_price_minor,
+                quantity=line.quantity,
+                line_total_minor=line.line_total_minor,
+            )
+            for line in lines
+        ],
+        allocations=[
+            AllocationOut(
+                sku_id=r.sku_id, warehouse_id=r.warehouse_id, quantity=r.quantity, status=r.status
+            )
+            for r in reservations
+        ],
+        shipping_address=order.shipping_address,
+        carrier=order.carrier,
+        tracking_number=order.tracking_number,
+        cancel_reason=order.cancel_reason,
+        created_at=order.created_at,
+        expires_at=order.expires_at,
+        paid_at=order.paid_at,
+        shipped_at=order.shipped_at,
+        delivered_at=order.delivered_at,
+        completed_at=order.completed_at,
+        closed_at=order.closed_at,
+    )
+
+
+async def history(session: AsyncSession, *, order_id: str) -> list[OrderStatusChange]:
+    result = await session.execute(
+        select(OrderStatusChange)
+        .where(OrderStatusChange.order_id == order_id)
+        .order_by(OrderStatusChange.id)
+    )
+    return list(result.scalars())
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    order: Order,
+    to: str,
+    now: datetime,
+    actor_id: str | None = None,
+    note: str = "",
+    **values: object,
+) -> None:
+    """Move ``order`` to ``to`` if its current state allows it (else 409 order.invalid_state)."""
+    current = order.status
+    if to not in TRANSITIONS.get(current, ()):
+        raise conflict(
+            "order.invalid_state",
+            f"an order that is {current} cannot become {to}",
+            status=current,
+        )
+    changes: dict[str, object] = {"status": to, **values}
+    if to in _STAMP:
+        changes[_STAMP[to]] = now
+    result = await session.execute(
+        update(Order).where(Order.id == order.id, Order.status == current).values(**changes)
+    )
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:
+        await session.refresh(order)
+        raise conflict(
+            "order.invalid_state",
+            f"the order changed meanwhile and is now {order.status}",
+            status=order.status,
+        )
+    session.add(
+        OrderStatusChange(
+            order_id=order.id,
+            from_status=current,
+            to_status=to,
+            actor_id=actor_id,
+            note=note[:200],
+            created_at=now,
+        )
+    )
+    await session.flush()
+    await session.refresh(order)
+
+
+def is_overdue(order: Order, now: datetime) -> bool:
+    return order.status == "pending_payment" and order.expires_at <= now
+
+
+async def mark_paid(session: AsyncSession, *, order: Order, now: datetime) -> bool:
+    """Pending and in time: the order is paid and its stock stops expiring. Otherwise False
+    (the caller refunds the money)."""
+    if order.status != "pending_payment" or is_overdue(order, now):
+        return False
+    if not await inventory.commit_for_order(session, order_id=order.id):
+        return False
+    await transition(session, order=order, to="paid", now=now, note="payment succeeded")
+    return True
+
+
+async def expire(session: AsyncSession, *, order: Order, now: datetime) -> None:
+    """An unpaid order past its window: release its stock."""
+    await transition(session, order=order, to="expired", now=now, note="payment window passed")
+    await inventory.release_for_order(session, order_id=order.id, now=now, note="order expired")
+
+
+async def cancel(
+    session: AsyncSession, *, order: Order, now: datetime, actor_id: str | None, reason: str
+) -> None:
+    """Cancel before shipping and give the stock back (refunds are the caller's: see flows)."""
+    if is_overdue(order, now):
+        await expire(session, order=order, now=now)
+        raise conflict("order.invalid_state", "the order has expired", status="expired")
+    await transition(
+        session,
+        order=order,
+        to="cancelled",
+        now=now,
+        actor_id=actor_id,
+        note=reason,
+        cancel_reason=reason or None,
+    )
+    await inventory.release_for_order(session, order_id=order.id, now=now, note="order cancelled")
+
+
+async def ship(
+    session: AsyncSession,
+    *,
+    order: Order,
+    carrier: str,
+    tracking_number: str,
+    now: datetime,
+    actor_id: str | None,
+) -> None:
+    await transition(
+        session,
+        order=order,
+        to="shipped",
+        now=now,
+        actor_id=actor_id,
+        carrier=carrier,
+        tracking_number=tracking_number,
+    )
+    await inventory.ship_for_order(session, order_id=order.id, now=now)
+
+
+async def deliver(
+    session: AsyncSession, *, order: Order, now: datetime, actor_id: str | None
+) -> None:
+    await transition(session, order=order, to="delivered", now=now, actor_id=actor_id)
+
+
+async def complete(
+    session: AsyncSession, *, order: Order, now: datetime, actor_id: str | None
+) -> None:
+    await transition(session, order=order, to="completed", now=now, actor_id=actor_id)
+
+
+async def add_refunded(session: AsyncSession, *, order: Order, amount_minor: int) -> None:
+    if order.refunded_minor + amount_minor > order.total_minor:
+        raise Problem(409, "refund.exceeds_total", "refunds would exceed what was paid")
+    order.refunded_minor += amount_minor
+    await session.flush()
+
+
+async def overdue(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[Order]:
+    result = await session.execute(
+        select(Order)
+        .where(Order.status == "pending_payment", Order.expires_at <= now)
+        .order_by(Order.expires_at)
+        .limit(limit)
+    )
+    return list(result.scalars())

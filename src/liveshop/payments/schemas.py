@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str | None = Field(
+        default=None, max_length=500, description="Where the pay page sends the buyer after."
+    )
+
+
+class PaymentOut(BaseModel):
+    id: str
+    order_id: str
+    provider: str
+    status: str
+    amount_minor: int
+    refunded_minor: int
+    currency: str
+    pay_url: str
+    created_at: datetime
+    succeeded_at: datetime | None
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: StrictInt = Field(gt=0)
+    reason: str = Field(default="", max_length=200)
+
+
+class RefundOut(BaseModel):
+    id: str
+    order_id: str
+    payment_id: str
+    amount_minor: int
+    currency: str
+    status: str
+    reason: str
+    created_at: datetime
+
+
+class WebhookResult(BaseModel):
+    event_id: str
+    outcome: str

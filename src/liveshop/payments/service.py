@@ -1,0 +1,213 @@
+"""Payments: start a payment, apply provider events exactly once, refund."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from liveshop.errors import Problem, conflict
+from liveshop.orders import service as orders
+from liveshop.orders.models import Order
+from liveshop.payments.models import Payment, Refund, WebhookEvent
+from liveshop.payments.provider import PaymentProvider, ProviderEvent
+from liveshop.payments.schemas import PaymentOut, RefundOut
+
+
+async def start(
+    session: AsyncSession,
+    *,
+    order: Order,
+    provider: PaymentProvider,
+    now: datetime,
+    idempotency_key: str,
+    return_url: str | None,
+) -> Payment:
+    """Open a payment for a pending order at the provider; reuse one still awaiting the buyer."""
+    if orders.is_overdue(order, now):
+        # The sweeper marks it expired; until then it is as good as expired.
+        raise conflict("order.invalid_state", "the payment window has passed", status="expired")
+    if order.status != "pending_payment":
+        raise conflict(
+            "order.invalid_state",
+            f"an order that is {order.status} cannot be paid",
+            status=order.status,
+        )
+    open_payment = (
+        await session.execute(
+            select(Payment).where(
+                Payment.order_id == order.id,
+                Payment.status == "requires_action",
+                Payment.provider == provider.name,
+            )
+        )
+    ).scalar_one_or_none()
+    if open_payment is not None:
+        return open_payment
+    intent = await provider.create_intent(
+        session,
+        amount_minor=order.total_minor,
+        currency=order.currency,
+        reference=order.id,
+        description=f"liveshop order {order.id}",
+        return_url=return_url,
+        idempotency_key=idempotency_key,
+    )
+    payment = Payment(
+        order_id=order.id,
+        provider=provider.name,
+        provider_intent_id=intent.id,
+        amount_minor=intent.amount_minor,
+        refunded_minor=0,
+        currency=intent.currency,
+        status="requires_action",
+        pay_url=intent.pay_url,
+        created_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    return payment
+
+
+async def list_for_order(session: AsyncSession, *, order_id: str) -> list[Payment]:
+    result = await session.execute(
+        select(Payment).where(Payment.order_id == order_id).order_by(Payment.id)
+    )
+    return list(result.scalars())
+
+
+async def apply_event(
+    session: AsyncSession, *, provider: PaymentProvider, event: ProviderEvent, now: datetime
+) -> str:
+    """Apply a verified provider event once; a replayed event id is a 409 webhook.replayed."""
+    session.add(
+        WebhookEvent(
+            provider=provider.name, event_id=event.id, event_type=event.type, received_at=now
+        )
+    )
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Problem(409, "webhook.replayed", "this event was already applied") from exc
+    payment = (
+        await session.execute(select(Payment).where(Payment.provider_intent_id == event.intent_id))
+    ).scalar_one_or_none()
+    if payment is None:
+        return "ignored_unknown_payment"
+    if event.type == "payment_intent.failed":
+        if payment.status == "requires_action":
+            payment.status = "failed"
+        return "payment_failed"
+    if event.type == "refund.succeeded":
+        return "refund_noted"
+    if event.type != "payment_intent.succeeded":
+        return "ignored_unknown_type"
+    if payment.status != "requires_action":
+        return f"ignored_payment_{payment.status}"
+    payment.status = "succeeded"
+    payment.succeeded_at = now
+    order = await orders.get_or_raise(session, order_id=payment.order_id)
+    if await orders.mark_paid(session, order=order, now=now):
+        return "order_paid"
+    # Money arrived for an order that can no longer be fulfilled: give it back.
+    if orders.is_overdue(order, now):
+        await orders.expire(session, order=order, now=now)
+    await refund(
+        session,
+        order=order,
+        payment=payment,
+        provider=provider,
+        amount_minor=payment.amount_minor,
+        idempotency_key=f"late-payment:{payment.id}",
+        reason="payment arrived after the order closed",
+        now=now,
+        count_on_order=False,
+    )
+    return "refunded_late_payment"
+
+
+async def captured_payment(session: AsyncSession, *, order_id: str) -> Payment | None:
+    result = await session.execute(
+        select(Payment).where(
+            Payment.order_id == order_id,
+            Payment.status.in_(("succeeded", "partially_refunded")),
+        )
+    )
+    return result.scalars().first()
+
+
+async def refund(
+    session: AsyncSession,
+    *,
+    order: Order,
+    payment: Payment | None = None,
+    provider: PaymentProvider,
+    amount_minor: int,
+    idempotency_key: str,
+    reason: str,
+    now: datetime,
+    count_on_order: bool = True,
+) -> Refund:
+    """Refund part or all of what the order's payment captured."""
+    payment = payment or await captured_payment(session, order_id=order.id)
+    if payment is None:
+        raise conflict("refund.nothing_captured", "this order has no captured payment")
+    left = payment.amount_minor - payment.refunded_minor
+    if amount_minor <= 0 or amount_minor > left:
+        raise conflict("refund.exceeds_captured", f"at most {left} can still be refunded")
+    result = await provider.refund(
+        session,
+        intent_id=payment.provider_intent_id,
+        amount_minor=amount_minor,
+        idempotency_key=idempotency_key,
+    )
+    payment.refunded_minor += amount_minor
+    payment.status = (
+        "refunded" if payment.refunded_minor == payment.amount_minor else "partially_refunded"
+    )
+    row = Refund(
+        payment_id=payment.id,
+        order_id=order.id,
+        provider_refund_id=result.id,
+        amount_minor=amount_minor,
+        currency=payment.currency,
+        status=result.status,
+        reason=reason[:200],
+        created_at=now,
+    )
+    session.add(row)
+    if count_on_order:
+        await orders.add_refunded(session, order=order, amount_minor=amount_minor)
+    await session.flush()
+    return row
+
+
+def payment_out(payment: Payment) -> PaymentOut:
+    return PaymentOut(
+        id=payment.id,
+        order_id=payment.order_id,
+        provider=payment.provider,
+        status=payment.status,
+        amount_minor=payment.amount_minor,
+        refunded_minor=payment.refunded_minor,
+        currency=payment.currency,
+        pay_url=payment.pay_url,
+        created_at=payment.created_at,
+        succeeded_at=payment.succeeded_at,
+    )
+
+
+def refund_out(refund_row: Refund) -> RefundOut:
+    return RefundOut(
+        id=refund_row.id,
+        order_id=refund_row.order_id,
+        payment_id=refund_row.payment_id,
+        amount_minor=refund_row.amount_minor,
+        currency=refund_row.currency,
+        status=refund_row.status,
+        reason=refund_row.reason,
+        created_at=refund_row.created_at,
+    )

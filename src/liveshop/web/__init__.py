@@ -1,0 +1,1 @@
+"""Server-rendered pages: the landing page and the sandbox payment page (more to come)."""
