@@ -128,14 +128,20 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 # -- redis -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
+async def connect_redis() -> Redis:
+    """A client of the local Redis; skips (or fails, when required) if it is absent."""
     client = Redis.from_url(REDIS_URL)
     try:
         await client.ping()
     except Exception as exc:
         await client.aclose()
         service_unavailable("Redis at " + REDIS_URL, exc)
+    return client
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[Redis]:
+    client = await connect_redis()
     try:
         yield client
     finally:

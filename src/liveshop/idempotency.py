@@ -91,8 +91,10 @@ async def run(
             )
         ).scalar_one_or_none()
         if existing is not None:
-            await session.rollback()
-            return _replay(existing, digest)
+            try:
+                return _replay(existing, digest)
+            finally:
+                await session.rollback()
         record = IdempotencyRecord(
             scope=scope, key=key, operation=operation, fingerprint=digest, created_at=now
         )

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from liveshop.clock import FrozenClock
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
+from tests.conftest import connect_redis
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -18,8 +19,11 @@ async def counters(request: pytest.FixtureRequest) -> AsyncIterator[Counters]:
     if request.param == "memory":
         yield MemoryCounters(FrozenClock())
         return
-    client: Redis = request.getfixturevalue("redis_client")
-    yield RedisCounters(client, prefix=f"test:{uuid.uuid4().hex}:")
+    client = await connect_redis()
+    try:
+        yield RedisCounters(client, prefix=f"test:{uuid.uuid4().hex}:")
+    finally:
+        await client.aclose()
 
 
 async def test_hits_count_up_within_a_window(counters: Counters) -> None:

@@ -277,7 +277,7 @@ async def transition(
         raise conflict(
             "order.invalid_state",
             f"an order that is {current} cannot become {to}",
-            status=current,
+            order_status=current,
         )
     changes: dict[str, object] = {"status": to, **values}
     if to in _STAMP:
@@ -291,7 +291,7 @@ async def transition(
         raise conflict(
             "order.invalid_state",
             f"the order changed meanwhile and is now {order.status}",
-            status=order.status,
+            order_status=order.status,
         )
     session.add(
         OrderStatusChange(
@@ -334,7 +334,7 @@ async def cancel(
     """Cancel before shipping and give the stock back (refunds are the caller's: see flows)."""
     if is_overdue(order, now):
         await expire(session, order=order, now=now)
-        raise conflict("order.invalid_state", "the order has expired", status="expired")
+        raise conflict("order.invalid_state", "the order has expired", order_status="expired")
     await transition(
         session,
         order=order,

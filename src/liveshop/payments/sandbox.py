@@ -236,7 +236,12 @@ class SandboxProvider:
         """Deliver pending events soon, in the background (as a real provider would)."""
         task = asyncio.create_task(self.deliver_pending(sessionmaker, http))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sandbox_delivery_crashed", error=repr(task.exception()))
 
     async def drain(self) -> None:
         """Wait for background deliveries in flight (tests, shutdown)."""
@@ -252,21 +257,21 @@ class SandboxProvider:
             events = list(
                 (
                     await session.execute(
-                        select(SandboxEvent)
+                        select(SandboxEvent.id, SandboxEvent.body)
                         .where(
                             SandboxEvent.delivered_at.is_(None), SandboxEvent.next_attempt_at <= now
                         )
                         .order_by(SandboxEvent.created_at)
                         .limit(100)
                     )
-                ).scalars()
+                ).all()
             )
             await session.rollback()
         delivered = 0
-        for event in events:
-            ok = await self._post(http, event.body.encode())
+        for event_id, body in events:
+            ok = await self._post(http, body.encode())
             async with sessionmaker() as session:
-                row = await session.get(SandboxEvent, event.id)
+                row = await session.get(SandboxEvent, event_id)
                 if row is None or row.delivered_at is not None:
                     continue
                 row.attempts += 1
@@ -292,6 +297,7 @@ class SandboxProvider:
             return False
         if response.status_code < 300:
             return True
+        log.warning("sandbox_webhook_refused", status=response.status_code, body=response.text[:300])
         # Our endpoint answers 409 webhook.replayed for an event it already applied.
         return response.status_code == 409 and b"webhook.replayed" in response.content
 

@@ -1,0 +1,114 @@
+"""The embedded default end to end, as a newcomer runs it: a real server process on SQLite,
+the demo seed, a demo fan buying a demo product and paying on the sandbox pay page, with the
+webhook travelling over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DEMO_PASSWORD = "liveshop-demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LIVESHOP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        "LIVESHOP_VAR_DIR": str(tmp_path / "var"),
+        "LIVESHOP_PUBLIC_URL": base,
+        "LIVESHOP_ARGON2_TIME_COST": "1",
+        "LIVESHOP_ARGON2_MEMORY_COST_KIB": "64",
+        "LIVESHOP_SWEEP_INTERVAL_SECONDS": "0.5",
+        "LIVESHOP_REDIS_URL": "",
+    }
+    env.pop("LIVESHOP_REDIS_URL")
+    cli = [sys.executable, "-m", "liveshop"]
+    for args in (["db", "upgrade"], ["db", "seed-demo"], ["db", "seed-demo"]):
+        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("server did not start:\n" + (tmp_path / "server.log").read_text())
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_a_demo_fan_buys_a_demo_product_and_pays_on_the_sandbox_page(demo_server: str) -> None:
+    with httpx.Client(base_url=demo_server, timeout=10) as http:
+        assert "liveshop" in http.get("/").text
+        signin = http.post("/auth/signin",
+                           json={"email": "fan1@demo.liveshop.dev", "password": DEMO_PASSWORD})
+        assert signin.status_code == 200, signin.text
+        auth = {"Authorization": f"Bearer {signin.json()['token']}"}
+
+        products = http.get("/catalog/products").json()["items"]
+        assert len(products) >= 3
+        product = http.get(f"/catalog/products/{products[0]['id']}").json()
+        sku = product["skus"][0]
+
+        order = http.post(
+            "/orders",
+            json={"lines": [{"sku_id": sku["id"], "quantity": 1}],
+                  "shipping_address": {"recipient": "Fan One", "phone": "13800000000",
+                                       "line1": "88 Huaihai Rd", "city": "Shanghai",
+                                       "region": "Shanghai"}},
+            headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert order.status_code == 201, order.text
+        order_id = order.json()["id"]
+        assert order.json()["total_minor"] == sku["price_minor"]
+
+        payment = http.post(f"/orders/{order_id}/payments", json={"return_url": "/"},
+                            headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
+        assert payment.status_code == 201, payment.text
+        pay_url = payment.json()["pay_url"]
+        assert pay_url.startswith(demo_server)
+        page = http.get(pay_url)
+        assert "Approve payment" in page.text
+        decided = http.post(f"{pay_url}/decision", data={"decision": "approve"})
+        assert decided.status_code == 303
+
+        deadline = time.monotonic() + 15
+        while True:
+            status = http.get(f"/orders/{order_id}", headers=auth).json()["status"]
+            if status == "paid" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert status == "paid"
