@@ -37,9 +37,9 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
         "LIVESHOP_ARGON2_TIME_COST": "1",
         "LIVESHOP_ARGON2_MEMORY_COST_KIB": "64",
         "LIVESHOP_SWEEP_INTERVAL_SECONDS": "0.5",
-        "LIVESHOP_REDIS_URL": "",
     }
-    env.pop("LIVESHOP_REDIS_URL")
+    env.pop("LIVESHOP_REDIS_URL", None)
+    env.pop("LIVESHOP_DATABASE_SCHEMA", None)
     cli = [sys.executable, "-m", "liveshop"]
     for args in (["db", "upgrade"], ["db", "seed-demo"], ["db", "seed-demo"]):
         done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)

@@ -166,5 +166,13 @@ def demo(
     serve(host=host, port=port)
 
 
+@app.command()
+def bench() -> None:
+    """Run the benchmarks under bench/ (none exist yet: the live room and flash sale issues
+    bring them)."""
+    console.print("no benchmarks yet: `liveshop bench room` and `liveshop bench flash-sale` "
+                  "arrive with the live room and flash sale work")
+
+
 def main() -> None:
     app()
