@@ -1,7 +1,7 @@
 """Shared fixtures. Every database test runs on SQLite and on PostgreSQL (``backend``);
 counter and broker tests run on the in-process implementation and on Redis.
 
-PostgreSQL and Redis are the local servers (see DEVELOPERS.md); when they are absent the
+PostgreSQL and Redis are the local servers (see docs/quickstart.md); when they are absent the
 tests that need them are skipped with the reason, or fail when LIVESHOP_REQUIRE_SERVICES=1.
 """
 

@@ -25,8 +25,15 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
 async def test_datetimes_come_back_aware_in_utc(session):
     shanghai = timezone(timedelta(hours=8))
     when = datetime(2026, 5, 1, 20, 0, tzinfo=shanghai)
-    session.add(Account(email="t@example.com", password_hash="x", display_name="t",
-                        is_active=True, created_at=when))
+    session.add(
+        Account(
+            email="t@example.com",
+            password_hash="x",
+            display_name="t",
+            is_active=True,
+            created_at=when,
+        )
+    )
     await session.commit()
     session.expunge_all()
     got = (await session.execute(select(Account.created_at))).scalar_one()
@@ -36,8 +43,15 @@ async def test_datetimes_come_back_aware_in_utc(session):
 
 
 async def test_naive_datetimes_are_refused(session):
-    session.add(Account(email="n@example.com", password_hash="x", display_name="n",
-                        is_active=True, created_at=datetime(2026, 1, 1)))
+    session.add(
+        Account(
+            email="n@example.com",
+            password_hash="x",
+            display_name="n",
+            is_active=True,
+            created_at=datetime(2026, 1, 1),
+        )
+    )
     with pytest.raises(Exception, match="naive datetime"):
         await session.commit()
 
@@ -51,7 +65,5 @@ async def test_foreign_keys_are_enforced(session):
     from liveshop.auth.models import AccountRole
 
     session.add(AccountRole(account_id="does-not-exist", role="fan"))
-    with pytest.raises(Exception, match="(?i)foreign key"):
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
         await session.commit()
-
-

@@ -47,7 +47,9 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
         [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -73,8 +75,9 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
 def test_a_demo_fan_buys_a_demo_product_and_pays_on_the_sandbox_page(demo_server: str) -> None:
     with httpx.Client(base_url=demo_server, timeout=10) as http:
         assert "liveshop" in http.get("/").text
-        signin = http.post("/auth/signin",
-                           json={"email": "fan1@demo.liveshop.dev", "password": DEMO_PASSWORD})
+        signin = http.post(
+            "/auth/signin", json={"email": "fan1@demo.liveshop.dev", "password": DEMO_PASSWORD}
+        )
         assert signin.status_code == 200, signin.text
         auth = {"Authorization": f"Bearer {signin.json()['token']}"}
 
@@ -85,18 +88,27 @@ def test_a_demo_fan_buys_a_demo_product_and_pays_on_the_sandbox_page(demo_server
 
         order = http.post(
             "/orders",
-            json={"lines": [{"sku_id": sku["id"], "quantity": 1}],
-                  "shipping_address": {"recipient": "Fan One", "phone": "13800000000",
-                                       "line1": "88 Huaihai Rd", "city": "Shanghai",
-                                       "region": "Shanghai"}},
+            json={
+                "lines": [{"sku_id": sku["id"], "quantity": 1}],
+                "shipping_address": {
+                    "recipient": "Fan One",
+                    "phone": "13800000000",
+                    "line1": "88 Huaihai Rd",
+                    "city": "Shanghai",
+                    "region": "Shanghai",
+                },
+            },
             headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
         )
         assert order.status_code == 201, order.text
         order_id = order.json()["id"]
         assert order.json()["total_minor"] == sku["price_minor"]
 
-        payment = http.post(f"/orders/{order_id}/payments", json={"return_url": "/"},
-                            headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
+        payment = http.post(
+            f"/orders/{order_id}/payments",
+            json={"return_url": "/"},
+            headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
+        )
         assert payment.status_code == 201, payment.text
         pay_url = payment.json()["pay_url"]
         assert pay_url.startswith(demo_server)

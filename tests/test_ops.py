@@ -22,9 +22,10 @@ async def test_readyz_checks_the_database(client):
 async def test_readyz_is_503_when_redis_is_unreachable(settings, clock):
     broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     app = create_app(broken, clock=clock, background=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as c:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
         r = await c.get("/readyz")
     assert r.status_code == 503
     assert r.json()["checks"]["database"] == "ok"

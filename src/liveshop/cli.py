@@ -90,8 +90,9 @@ def db_seed_demo() -> None:
 
     settings = _settings()
     data = asyncio.run(seed_demo(settings, now=SystemClock().now()))
-    console.print("[green]demo data seeded[/green]" if data.created
-                  else "demo data already present")
+    console.print(
+        "[green]demo data seeded[/green]" if data.created else "demo data already present"
+    )
     _print_logins(data.logins)
 
 
@@ -99,8 +100,13 @@ def db_seed_demo() -> None:
 def admin_create(
     email: Annotated[str, typer.Option(prompt=True, help="Email of the admin.")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                          help="Password (prompted when not given).")
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="Password (prompted when not given).",
+        ),
     ],
     name: Annotated[str, typer.Option(help="Display name.")] = "Administrator",
 ) -> None:
@@ -128,9 +134,15 @@ async def _admin_create(settings: Settings, email: str, password: str, name: str
             created = account is None
             if account is None:
                 await auth_service.create(
-                    session, email=email, password=password, display_name=name, roles=("admin",),
-                    passwords=Passwords(time_cost=settings.argon2_time_cost,
-                                        memory_cost_kib=settings.argon2_memory_cost_kib),
+                    session,
+                    email=email,
+                    password=password,
+                    display_name=name,
+                    roles=("admin",),
+                    passwords=Passwords(
+                        time_cost=settings.argon2_time_cost,
+                        memory_cost_kib=settings.argon2_memory_cost_kib,
+                    ),
                     now=SystemClock().now(),
                 )
             else:
@@ -170,8 +182,10 @@ def demo(
 def bench() -> None:
     """Run the benchmarks under bench/ (none exist yet: the live room and flash sale issues
     bring them)."""
-    console.print("no benchmarks yet: `liveshop bench room` and `liveshop bench flash-sale` "
-                  "arrive with the live room and flash sale work")
+    console.print(
+        "no benchmarks yet: `liveshop bench room` and `liveshop bench flash-sale` "
+        "arrive with the live room and flash sale work"
+    )
 
 
 def main() -> None:

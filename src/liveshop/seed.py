@@ -49,33 +49,89 @@ WAREHOUSES = {
     "lakeside": [("HZ", "Hangzhou"), ("GZ", "Guangzhou"), ("CD", "Chengdu")],
     "yiwu": [("YW", "Yiwu"), ("BJ", "Beijing"), ("WH", "Wuhan")],
 }
-REGIONS = {"Hangzhou": "Zhejiang", "Guangzhou": "Guangdong", "Chengdu": "Sichuan",
-           "Yiwu": "Zhejiang", "Beijing": "Beijing", "Wuhan": "Hubei"}
+REGIONS = {
+    "Hangzhou": "Zhejiang",
+    "Guangzhou": "Guangdong",
+    "Chengdu": "Sichuan",
+    "Yiwu": "Zhejiang",
+    "Beijing": "Beijing",
+    "Wuhan": "Hubei",
+}
 
 # (merchant, category, title, audience, tags, skus[(code, attrs, price)], stock per warehouse)
 PRODUCTS: list[tuple[str, str, str, Audience, list[tuple[str, dict[str, str], int]], int]] = [
-    ("lakeside", "tea", "West Lake Longjing green tea, 250 g",
-     Audience(gender="any", age_bands=["25-34", "35-44"], city_tiers=[1, 2],
-              interest_tags=["tea", "gifts"]),
-     [("LJ-250", {"grade": "AAA", "weight": "250g"}, 12800),
-      ("LJ-250-GIFT", {"grade": "AAA", "weight": "250g", "box": "gift"}, 15800)], 120),
-    ("lakeside", "tea", "Anji white tea, 100 g",
-     Audience(gender="female", age_bands=["25-34"], city_tiers=[1, 2, 3],
-              interest_tags=["tea", "wellness"]),
-     [("AJ-100", {"weight": "100g"}, 6800)], 80),
-    ("lakeside", "home", "Celadon tea set, 6 cups",
-     Audience(gender="any", age_bands=["35-44", "45-54"], city_tiers=[1, 2],
-              interest_tags=["home", "gifts"]),
-     [("CS-6-GREEN", {"colour": "green"}, 25900), ("CS-6-BLUE", {"colour": "blue"}, 25900)], 30),
-    ("yiwu", "apparel", "Merino crew-neck sweater",
-     Audience(gender="female", age_bands=["18-24", "25-34"], city_tiers=[2, 3, 4],
-              interest_tags=["fashion", "winter"]),
-     [(f"MCN-{c[:3].upper()}-{s}", {"colour": c, "size": s}, 19900)
-      for c in ("oat", "navy") for s in ("S", "M", "L")], 40),
-    ("yiwu", "apparel", "Cable-knit scarf",
-     Audience(gender="any", age_bands=["18-24", "25-34", "35-44"], city_tiers=[1, 2, 3, 4, 5],
-              interest_tags=["fashion", "winter", "gifts"]),
-     [("CKS-RED", {"colour": "red"}, 5900), ("CKS-GREY", {"colour": "grey"}, 5900)], 60),
+    (
+        "lakeside",
+        "tea",
+        "West Lake Longjing green tea, 250 g",
+        Audience(
+            gender="any",
+            age_bands=["25-34", "35-44"],
+            city_tiers=[1, 2],
+            interest_tags=["tea", "gifts"],
+        ),
+        [
+            ("LJ-250", {"grade": "AAA", "weight": "250g"}, 12800),
+            ("LJ-250-GIFT", {"grade": "AAA", "weight": "250g", "box": "gift"}, 15800),
+        ],
+        120,
+    ),
+    (
+        "lakeside",
+        "tea",
+        "Anji white tea, 100 g",
+        Audience(
+            gender="female",
+            age_bands=["25-34"],
+            city_tiers=[1, 2, 3],
+            interest_tags=["tea", "wellness"],
+        ),
+        [("AJ-100", {"weight": "100g"}, 6800)],
+        80,
+    ),
+    (
+        "lakeside",
+        "home",
+        "Celadon tea set, 6 cups",
+        Audience(
+            gender="any",
+            age_bands=["35-44", "45-54"],
+            city_tiers=[1, 2],
+            interest_tags=["home", "gifts"],
+        ),
+        [("CS-6-GREEN", {"colour": "green"}, 25900), ("CS-6-BLUE", {"colour": "blue"}, 25900)],
+        30,
+    ),
+    (
+        "yiwu",
+        "apparel",
+        "Merino crew-neck sweater",
+        Audience(
+            gender="female",
+            age_bands=["18-24", "25-34"],
+            city_tiers=[2, 3, 4],
+            interest_tags=["fashion", "winter"],
+        ),
+        [
+            (f"MCN-{c[:3].upper()}-{s}", {"colour": c, "size": s}, 19900)
+            for c in ("oat", "navy")
+            for s in ("S", "M", "L")
+        ],
+        40,
+    ),
+    (
+        "yiwu",
+        "apparel",
+        "Cable-knit scarf",
+        Audience(
+            gender="any",
+            age_bands=["18-24", "25-34", "35-44"],
+            city_tiers=[1, 2, 3, 4, 5],
+            interest_tags=["fashion", "winter", "gifts"],
+        ),
+        [("CKS-RED", {"colour": "red"}, 5900), ("CKS-GREY", {"colour": "grey"}, 5900)],
+        60,
+    ),
 ]
 
 
@@ -106,21 +162,31 @@ async def seed_demo(settings: Settings, *, now: datetime) -> DemoData:
 
 async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> DemoData:
     data = DemoData()
-    passwords = Passwords(time_cost=settings.argon2_time_cost,
-                          memory_cost_kib=settings.argon2_memory_cost_kib)
+    passwords = Passwords(
+        time_cost=settings.argon2_time_cost, memory_cost_kib=settings.argon2_memory_cost_kib
+    )
     for name, display, roles in ACCOUNTS:
         email = demo_email(name)
         account = await auth_service.get_by_email(session, email=email)
         if account is None:
             account = await auth_service.create(
-                session, email=email, password=DEMO_PASSWORD, display_name=display, roles=roles,
-                passwords=passwords, now=now,
+                session,
+                email=email,
+                password=DEMO_PASSWORD,
+                display_name=display,
+                roles=roles,
+                passwords=passwords,
+                now=now,
             )
             data.created = True
         data.account_ids[name] = account.id
         data.logins.append((email, DEMO_PASSWORD, ", ".join(roles)))
-    await auth_service.assign_operator(session, operator_id=data.account_ids["operator"],
-                                       anchor_id=data.account_ids["anchor"], now=now)
+    await auth_service.assign_operator(
+        session,
+        operator_id=data.account_ids["operator"],
+        anchor_id=data.account_ids["anchor"],
+        now=now,
+    )
 
     categories: dict[str, str] = {}
     for slug, name in CATEGORIES:
@@ -134,28 +200,43 @@ async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> Dem
         merchant = await catalog.get_merchant_by_slug(session, slug=slug)
         if merchant is None:
             merchant = await catalog.create_merchant(
-                session, now=now,
-                data=MerchantIn(name=name, slug=slug, kind=kind, city=city,  # type: ignore[arg-type]
-                                description=f"Demo {kind}", owner_account_id=data.account_ids[owner]),
+                session,
+                now=now,
+                data=MerchantIn(
+                    name=name,
+                    slug=slug,
+                    kind=kind,
+                    city=city,
+                    description=f"Demo {kind}",
+                    owner_account_id=data.account_ids[owner],
+                ),
             )
         data.merchant_ids[key] = merchant.id
         warehouses[key] = []
         for code, wh_city in WAREHOUSES[key]:
             existing = (
                 await session.execute(
-                    select(Warehouse).where(Warehouse.merchant_id == merchant.id,
-                                            Warehouse.code == code)
+                    select(Warehouse).where(
+                        Warehouse.merchant_id == merchant.id, Warehouse.code == code
+                    )
                 )
             ).scalar_one_or_none()
             if existing is None:
                 lat, lon = CITIES[wh_city.lower()]
                 existing = await inventory.create_warehouse(
-                    session, merchant_id=merchant.id, code=code, name=f"{wh_city} warehouse",
-                    city=wh_city, region=REGIONS[wh_city], latitude=lat, longitude=lon, now=now,
+                    session,
+                    merchant_id=merchant.id,
+                    code=code,
+                    name=f"{wh_city} warehouse",
+                    city=wh_city,
+                    region=REGIONS[wh_city],
+                    latitude=lat,
+                    longitude=lon,
+                    now=now,
                 )
             warehouses[key].append(existing.id)
 
-    for key, category, title, audience, skus, stock in PRODUCTS:
+    for key, category_slug, title, audience, skus, stock in PRODUCTS:
         merchant_id = data.merchant_ids[key]
         product = (
             await session.execute(
@@ -165,11 +246,15 @@ async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> Dem
         if product is None:
             slug = title.split(",")[0].lower().replace(" ", "-")[:40]
             product = await catalog.create_product(
-                session, merchant_id=merchant_id, now=now,
+                session,
+                merchant_id=merchant_id,
+                now=now,
                 data=ProductIn(
-                    category_id=categories[category], title=title,
-                    description=f"{title}. Demo product.", currency=settings.default_currency,
-                    image_urls=[f"https://images.liveshop.dev/demo/{slug}.jpg"],  # type: ignore[list-item]
+                    category_id=categories[category_slug],
+                    title=title,
+                    description=f"{title}. Demo product.",
+                    currency=settings.default_currency,
+                    image_urls=[f"https://images.liveshop.dev/demo/{slug}.jpg"],
                     audience=audience,
                     skus=[SkuIn(code=c, attributes=a, price_minor=p) for c, a, p in skus],
                 ),
@@ -181,8 +266,14 @@ async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> Dem
             for index, sku_id in enumerate(sorted(found)):
                 for w_index, warehouse_id in enumerate(warehouses[key]):
                     quantity = max(1, stock // (w_index + 1) - index)
-                    await inventory.receive(session, sku_id=sku_id, warehouse_id=warehouse_id,
-                                            quantity=quantity, now=now, note="demo stock")
+                    await inventory.receive(
+                        session,
+                        sku_id=sku_id,
+                        warehouse_id=warehouse_id,
+                        quantity=quantity,
+                        now=now,
+                        note="demo stock",
+                    )
             data.created = True
         data.product_ids.append(product.id)
     return data

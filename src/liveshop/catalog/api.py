@@ -28,6 +28,8 @@ from liveshop.deps import AdminPrincipal, CurrentPrincipal, RuntimeDep, SessionD
 router = APIRouter(tags=["catalog"])
 Limit = Annotated[int, Query(ge=1, le=100)]
 Price = Annotated[int | None, Query(ge=0)]
+# A cursor is the last id of the previous page (ids sort by creation time).
+Cursor = Annotated[str | None, Query(pattern="^[0-9a-hjkmnp-tv-z]{26}$")]
 
 
 def _merchant_out(m: Merchant) -> MerchantOut:
@@ -69,7 +71,7 @@ async def list_products(
     max_price: Price = None,
     gender: Gender | None = None,
     tag: Annotated[str | None, Query(max_length=40)] = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 20,
 ) -> ProductPage:
     """Published products, newest first; prices in minor units."""
@@ -144,7 +146,7 @@ async def list_my_products(
     session: SessionDep,
     status: Annotated[str | None, Query(pattern="^(draft|published|unpublished)$")] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Limit = 20,
 ) -> ProductPage:
     scope = await catalog.merchant_scope(session, principal=principal)

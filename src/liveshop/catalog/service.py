@@ -407,11 +407,11 @@ async def product_out(session: AsyncSession, product: Product) -> ProductOut:
         description=product.description,
         currency=product.currency,
         image_urls=list(product.image_urls),
-        status=product.status,  # type: ignore[arg-type]
+        status=product.status,
         price_min_minor=product.price_min_minor,
         price_max_minor=product.price_max_minor,
         audience=Audience(
-            gender=product.audience_gender,  # type: ignore[arg-type]
+            gender=product.audience_gender,
             age_bands=list(product.audience_age_bands),
             city_tiers=list(product.audience_city_tiers),
             interest_tags=list(tags),

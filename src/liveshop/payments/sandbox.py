@@ -297,7 +297,9 @@ class SandboxProvider:
             return False
         if response.status_code < 300:
             return True
-        log.warning("sandbox_webhook_refused", status=response.status_code, body=response.text[:300])
+        log.warning(
+            "sandbox_webhook_refused", status=response.status_code, body=response.text[:300]
+        )
         # Our endpoint answers 409 webhook.replayed for an event it already applied.
         return response.status_code == 409 and b"webhook.replayed" in response.content
 

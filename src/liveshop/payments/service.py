@@ -28,7 +28,9 @@ async def start(
     """Open a payment for a pending order at the provider; reuse one still awaiting the buyer."""
     if orders.is_overdue(order, now):
         # The sweeper marks it expired; until then it is as good as expired.
-        raise conflict("order.invalid_state", "the payment window has passed", order_status="expired")
+        raise conflict(
+            "order.invalid_state", "the payment window has passed", order_status="expired"
+        )
     if order.status != "pending_payment":
         raise conflict(
             "order.invalid_state",
