@@ -39,7 +39,7 @@ lint: venv-dev
 	$(VENV)/bin/mypy src
 
 bench: venv
-	$(VENV)/bin/liveshop bench
+	$(VENV)/bin/liveshop bench room --viewers 500 --seconds 5 --warmup 2
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -4,6 +4,7 @@ webhook travelling over real HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -124,3 +125,52 @@ def test_a_demo_fan_buys_a_demo_product_and_pays_on_the_sandbox_page(demo_server
                 break
             time.sleep(0.2)
         assert status == "paid"
+
+
+def test_the_demo_live_session_is_live_and_its_room_can_be_joined(demo_server: str) -> None:
+    from websockets.sync.client import connect
+
+    with httpx.Client(base_url=demo_server, timeout=10) as http:
+        sessions = http.get("/live/sessions", params={"status": "live"}).json()["items"]
+        assert len(sessions) == 1
+        session_id = sessions[0]["id"]
+        signin = http.post(
+            "/auth/signin", json={"email": "fan1@demo.liveshop.dev", "password": DEMO_PASSWORD}
+        )
+        token = signin.json()["token"]
+    ws_url = demo_server.replace("http://", "ws://") + f"/ws/rooms/{session_id}"
+    with connect(ws_url) as ws:
+        ws.send(json.dumps({"type": "hello", "token": token}))
+        first = json.loads(ws.recv(timeout=10))
+        assert first["type"] == "snapshot"
+        snapshot = first["snapshot"]
+        assert snapshot["session"]["status"] == "live"
+        assert snapshot["pinned"]["id"] == snapshot["showcase"][0]["id"]
+        assert len(snapshot["showcase"]) >= 3
+        ws.send(json.dumps({"type": "chat", "text": "Hello from the demo test"}))
+        deadline = time.monotonic() + 10
+        texts: list[str] = []
+        while time.monotonic() < deadline and "Hello from the demo test" not in texts:
+            message = json.loads(ws.recv(timeout=10))
+            texts += [e["text"] for e in message.get("events", []) if e["type"] == "chat"]
+        assert "Hello from the demo test" in texts
+    # a terminal viewer (`liveshop watch`) joins the same room
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "liveshop",
+            "watch",
+            session_id,
+            "--url",
+            demo_server,
+            "--count",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Autumn tea & knitwear live (live)" in done.stdout
+    assert "Hello from the demo test" in done.stdout

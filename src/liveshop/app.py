@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,14 +25,21 @@ from liveshop.clock import Clock, SystemClock
 from liveshop.config import Settings
 from liveshop.db import create_engine, create_sessionmaker
 from liveshop.deps import Runtime
+from liveshop.ids import new_id
 from liveshop.inventory.api import router as inventory_router
+from liveshop.live.eventlog import EventLogWriter
+from liveshop.live.moderation_api import router as moderation_router
+from liveshop.live.rooms import LiveRooms
+from liveshop.live.ws import router as ws_router
 from liveshop.observability import Metrics, RequestContextMiddleware, configure_logging
 from liveshop.orders.api import router as orders_router
 from liveshop.orders.scheduled import run_sweeper
 from liveshop.payments.api import router as payments_router
 from liveshop.payments.sandbox import SandboxProvider
 from liveshop.payments.sandbox_api import router as sandbox_router
+from liveshop.realtime.broker import Broker, MemoryBroker, RedisBroker
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
+from liveshop.realtime.hub import Hub
 from liveshop.web.api import router as web_router
 
 log = structlog.get_logger(__name__)
@@ -53,18 +62,42 @@ def create_app(
         engine = create_engine(settings.database_url)
         redis: Redis | None = None
         counters: Counters
+        broker: Broker
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url)
             counters = RedisCounters(redis)
+            broker = RedisBroker(redis, ring_size=settings.hub_ring_size)
         else:
             counters = MemoryCounters(clock)
+            broker = MemoryBroker(ring_size=settings.hub_ring_size)
+        sessionmaker = create_sessionmaker(engine)
+        eventlog = EventLogWriter(
+            sessionmaker, clock=clock, metrics=metrics, flush_ms=settings.eventlog_flush_ms
+        )
+        hub = Hub(
+            broker,
+            node=f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}",
+            metrics=metrics,
+            mode=settings.hub_mode,
+            tick_ms=settings.hub_tick_ms,
+            soft=settings.hub_queue_soft,
+            hard=settings.hub_queue_hard,
+        )
+        rooms = LiveRooms(
+            hub=hub,
+            broker=broker,
+            eventlog=eventlog,
+            sessionmaker=sessionmaker,
+            clock=clock,
+            settings=settings,
+        )
         transport = webhook_transport(app) if webhook_transport else None
         http = httpx.AsyncClient(transport=transport, timeout=10.0)
         runtime = Runtime(
             settings=settings,
             clock=clock,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             counters=counters,
             passwords=Passwords(
                 time_cost=settings.argon2_time_cost,
@@ -72,6 +105,7 @@ def create_app(
             ),
             metrics=metrics,
             payments=SandboxProvider(settings=settings, clock=clock),
+            rooms=rooms,
             redis=redis,
         )
         runtime.extras["http"] = http
@@ -79,6 +113,7 @@ def create_app(
         tasks: list[asyncio.Task[Any]] = []
         if background:
             tasks.append(asyncio.create_task(run_sweeper(runtime), name="order-sweeper"))
+            eventlog.start()
         log.info(
             "started",
             database=engine.url.render_as_string(hide_password=True),
@@ -91,6 +126,8 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await rooms.close()
+            await broker.close()
             await runtime.payments.aclose()
             await http.aclose()
             await counters.close()
@@ -148,6 +185,8 @@ def create_app(
         payments_router,
         sandbox_router,
         web_router,
+        ws_router,
+        moderation_router,
     ):
         app.include_router(router)
     return app

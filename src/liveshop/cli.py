@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated
 
 import typer
@@ -18,6 +19,8 @@ db_app = typer.Typer(help="Database: migrations and demo data.", no_args_is_help
 admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+bench_app = typer.Typer(help="Benchmarks (docs/performance.md).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 console = Console()
 
 
@@ -171,6 +174,11 @@ def demo(
     console.print(f"API explorer:         {base}/docs")
     console.print(f"OpenAPI:              {base}/openapi.json")
     console.print(f"Health / metrics:     {base}/healthz  {base}/metrics")
+    if data.session_id:
+        ws_base = base.replace("http://", "ws://", 1)
+        console.print(f"Live session (state): {base}/live/sessions/{data.session_id}/state")
+        console.print(f"Live room WebSocket:  {ws_base}/ws/rooms/{data.session_id}")
+        console.print(f"Watch it from a shell: liveshop watch {data.session_id} --url {base}")
     console.print(f"Database:             {settings.database_url}")
     console.print("Payments use the built-in sandbox provider: approve on its pay page.")
     _print_logins(data.logins)
@@ -178,14 +186,61 @@ def demo(
     serve(host=host, port=port)
 
 
-@app.command()
-def bench() -> None:
-    """Run the benchmarks under bench/ (none exist yet: the live room and flash sale issues
-    bring them)."""
-    console.print(
-        "no benchmarks yet: `liveshop bench room` and `liveshop bench flash-sale` "
-        "arrive with the live room and flash sale work"
+@bench_app.command("room")
+def bench_room(
+    viewers: Annotated[int, typer.Option(help="WebSocket viewers (10,000 works).")] = 2000,
+    seconds: Annotated[float, typer.Option(help="Length of the measurement window.")] = 15.0,
+    slow_pct: Annotated[
+        float, typer.Option(help="Percent of viewers that stop reading after the snapshot.")
+    ] = 0.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line instead of the table.")
+    ] = False,
+    chat_rate: Annotated[float, typer.Option(help="Chat messages per second.")] = 100.0,
+    like_rate: Annotated[float, typer.Option(help="Likes per second (in batches).")] = 1000.0,
+    like_batch: Annotated[int, typer.Option(help="Likes per like message (1-50).")] = 50,
+    chatters: Annotated[int, typer.Option(help="Signed-in chatters sending them.")] = 20,
+    warmup: Annotated[float, typer.Option(help="Seconds of load before measuring.")] = 3.0,
+    workers: Annotated[int, typer.Option(help="Viewer processes (0: one per 2,500 viewers).")] = 0,
+    compression: Annotated[
+        bool, typer.Option(help="Offer permessage-deflate, as browsers do.")
+    ] = True,
+    naive: Annotated[
+        bool, typer.Option(help="Also run the naive hub under the same load (for the ratio).")
+    ] = True,
+) -> None:
+    """Room fan-out: latency, deliveries/s, server CPU and memory; batched vs naive hub."""
+    from liveshop.benchmarks.room import RoomBenchConfig
+    from liveshop.benchmarks.room import main as run_room
+
+    cfg = RoomBenchConfig(
+        viewers=viewers,
+        seconds=seconds,
+        slow_pct=slow_pct,
+        chat_rate=chat_rate,
+        like_rate=like_rate,
+        like_batch=like_batch,
+        chatters=chatters,
+        warmup=warmup,
+        workers=workers,
+        compression=compression,
+        naive=naive,
     )
+    raise typer.Exit(run_room(cfg, json_output=json_output))
+
+
+@app.command()
+def watch(
+    session_id: Annotated[str, typer.Argument(help="The live session to join.")],
+    url: Annotated[str, typer.Option(help="The server's base URL.")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(help="A bearer token (else a guest).")] = None,
+    count: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+) -> None:
+    """Join a live room's WebSocket and print the snapshot and every event as it arrives."""
+    from liveshop.live.watch import run
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(url, session_id, token, count)
 
 
 def main() -> None:

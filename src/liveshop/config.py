@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     sandbox_webhook_url: str | None = None
     default_currency: str = "CNY"
 
+    # live rooms (see docs/protocol.md)
+    hub_mode: Literal["batched", "naive"] = "batched"
+    hub_tick_ms: int = Field(default=150, ge=10, le=2000)
+    hub_queue_soft: int = Field(default=8, ge=1)
+    hub_queue_hard: int = Field(default=64, ge=2)
+    hub_ring_size: int = Field(default=512, ge=16)
+    chat_max_length: int = Field(default=200, ge=1, le=2000)
+    chat_rate_per_second: float = Field(default=1.0, gt=0)
+    chat_burst: int = Field(default=3, ge=1)
+    chat_duplicate_window_seconds: int = Field(default=30, ge=0)
+    like_max_per_message: int = Field(default=50, ge=1)
+    eventlog_flush_ms: int = Field(default=500, ge=10)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":

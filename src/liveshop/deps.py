@@ -21,6 +21,7 @@ from liveshop.observability import Metrics
 from liveshop.realtime.counters import Counters
 
 if TYPE_CHECKING:
+    from liveshop.live.rooms import LiveRooms
     from liveshop.payments.provider import PaymentProvider
 
 
@@ -36,6 +37,7 @@ class Runtime:
     passwords: Passwords
     metrics: Metrics
     payments: PaymentProvider
+    rooms: LiveRooms
     redis: Redis | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -4,6 +4,7 @@ from liveshop.auth import models as auth_models
 from liveshop.catalog import models as catalog_models
 from liveshop.idempotency import IdempotencyRecord
 from liveshop.inventory import models as inventory_models
+from liveshop.live import models as live_models
 from liveshop.orders import models as orders_models
 from liveshop.payments import models as payments_models
 
@@ -12,6 +13,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "inventory_models",
+    "live_models",
     "orders_models",
     "payments_models",
 ]

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -70,6 +70,25 @@ class Metrics:
         )
         self.payments_succeeded = Counter(
             "liveshop_payments_succeeded_total", "Payments applied", registry=self.registry
+        )
+        self.room_connections = Gauge(
+            "liveshop_room_connections", "Open room WebSockets", registry=self.registry
+        )
+        self.room_frames = Counter(
+            "liveshop_room_frames_total", "Room frames built", registry=self.registry
+        )
+        self.room_deliveries = Counter(
+            "liveshop_room_deliveries_total",
+            "Room events offered to connections (events x connections)",
+            registry=self.registry,
+        )
+        self.room_slow_closed = Counter(
+            "liveshop_room_slow_closed_total",
+            "Connections closed as too slow (4008)",
+            registry=self.registry,
+        )
+        self.eventlog_rows = Counter(
+            "liveshop_eventlog_rows_total", "Room event log rows written", registry=self.registry
         )
 
     def render(self) -> bytes:

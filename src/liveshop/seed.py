@@ -22,6 +22,7 @@ from liveshop.db import create_engine, create_sessionmaker
 from liveshop.inventory import service as inventory
 from liveshop.inventory.geo import CITIES
 from liveshop.inventory.models import Warehouse
+from liveshop.live.models import LiveSession, PinRecord, RundownItem, SessionOperator
 
 DEMO_PASSWORD = "liveshop-demo"
 DEMO_DOMAIN = "demo.liveshop.dev"
@@ -141,6 +142,7 @@ class DemoData:
     account_ids: dict[str, str] = field(default_factory=dict)
     merchant_ids: dict[str, str] = field(default_factory=dict)
     product_ids: list[str] = field(default_factory=list)
+    session_id: str | None = None
     created: bool = False
 
 
@@ -276,4 +278,64 @@ async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> Dem
                     )
             data.created = True
         data.product_ids.append(product.id)
+    data.session_id = await _seed_live_session(session, data, now)
     return data
+
+
+DEMO_SESSION_TITLE = "Autumn tea & knitwear live"
+
+
+async def _seed_live_session(session: AsyncSession, data: DemoData, now: datetime) -> str:
+    """The demo anchor's session, live, with every demo product in its rundown at 85 % of the
+    list price and the first one pinned. Found again by anchor and title."""
+    anchor_id = data.account_ids["anchor"]
+    existing = (
+        await session.execute(
+            select(LiveSession).where(
+                LiveSession.anchor_id == anchor_id, LiveSession.title == DEMO_SESSION_TITLE
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing.id
+    live = LiveSession(
+        anchor_id=anchor_id,
+        title=DEMO_SESSION_TITLE,
+        cover_url="https://images.liveshop.dev/demo/cover.jpg",
+        description="Longjing, white tea and hand-knit scarves, straight from Hangzhou and Yiwu.",
+        status="live",
+        scheduled_at=now,
+        started_at=now,
+        slow_mode_seconds=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(live)
+    await session.flush()
+    session.add(
+        SessionOperator(session_id=live.id, account_id=data.account_ids["operator"], created_at=now)
+    )
+    first_item: str | None = None
+    for position, product_id in enumerate(data.product_ids):
+        out = await catalog.product_out(
+            session, await catalog.get_product_or_raise(session, product_id=product_id)
+        )
+        sku = out.skus[0]
+        item = RundownItem(
+            session_id=live.id,
+            position=position,
+            product_id=product_id,
+            sku_id=sku.id,
+            live_price_minor=sku.price_minor * 85 // 100,
+            currency=out.currency,
+        )
+        session.add(item)
+        await session.flush()
+        first_item = first_item or item.id
+    if first_item is not None:
+        live.pinned_item_id = first_item
+        session.add(
+            PinRecord(session_id=live.id, item_id=first_item, pinned_at=now, pinned_by=anchor_id)
+        )
+    data.created = True
+    return live.id

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``liveshop bench ...`` (and, for each, ``python bench/<name>.py``)."""

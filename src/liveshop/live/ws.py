@@ -1,0 +1,293 @@
+"""The room WebSocket: ``/ws/rooms/{session_id}`` (protocol: docs/protocol.md).
+
+The endpoint coroutine is the connection's writer: it drains the connection's bounded queue.
+A reader task parses client messages. Close codes:
+
+- 4001 the token is unknown, expired or revoked
+- 4003 banned from this anchor's rooms (also sent when a ban lands while connected)
+- 4004 no such live session
+- 4008 too slow: the connection fell too far behind; reconnect with ``last_seq``
+- 4009 protocol error: no valid ``hello`` within 10 s
+- 1009 a client message over 4 KB
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from liveshop.auth import service as auth_service
+from liveshop.auth.service import Principal
+from liveshop.deps import Runtime
+from liveshop.ids import new_id
+from liveshop.live.rooms import LiveRooms
+from liveshop.realtime.hub import CLOSE_TOO_SLOW, Connection, counters_event
+
+log = structlog.get_logger(__name__)
+router = APIRouter()
+
+CLOSE_BAD_TOKEN = 4001
+CLOSE_BANNED = 4003
+CLOSE_NO_SESSION = 4004
+CLOSE_PROTOCOL = 4009
+CLOSE_TOO_BIG = 1009
+HELLO_TIMEOUT = 10.0
+MAX_MESSAGE_BYTES = 4096
+TOKEN_COOKIE = "liveshop_token"
+_GUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+def error_event(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "detail": detail, **extra}
+
+
+async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
+    if ws.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await ws.close(code=code, reason=reason[:120])
+
+
+def _parse(raw: str) -> dict[str, Any] | None:
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+async def _receive_text(ws: WebSocket) -> str | None:
+    """The next text message; None when the client sent binary (answered as bad input)."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        data = message.get("bytes") or b""
+        try:
+            return str(data.decode())
+        except UnicodeDecodeError:
+            return None
+    return str(text)
+
+
+@router.websocket("/ws/rooms/{session_id}")
+async def room_socket(ws: WebSocket, session_id: str) -> None:
+    runtime: Runtime = ws.app.state.runtime
+    rooms: LiveRooms = runtime.rooms
+    await ws.accept()
+    try:
+        raw = await asyncio.wait_for(_receive_text(ws), timeout=HELLO_TIMEOUT)
+    except TimeoutError:
+        await _close(ws, CLOSE_PROTOCOL, "send hello first")
+        return
+    except WebSocketDisconnect:
+        return
+    hello = _parse(raw) if raw is not None and len(raw) <= MAX_MESSAGE_BYTES else None
+    if hello is None or hello.get("type") != "hello":
+        await _close(ws, CLOSE_PROTOCOL, "the first message must be a hello")
+        return
+    token = hello.get("token") or ws.cookies.get(TOKEN_COOKIE)
+    principal: Principal | None = None
+    if token:
+        if not isinstance(token, str):
+            await _close(ws, CLOSE_BAD_TOKEN, "bad token")
+            return
+        async with runtime.sessionmaker() as session:
+            principal = await auth_service.principal_for_token(
+                session, token=token, now=runtime.clock.now()
+            )
+        if principal is None:
+            await _close(ws, CLOSE_BAD_TOKEN, "the token is unknown, expired or revoked")
+            return
+    guest_id: str | None = None
+    if principal is None:
+        given = hello.get("guest_id")
+        guest_id = given if isinstance(given, str) and _GUEST_ID.match(given) else new_id()
+
+    state, _ = await rooms.state(session_id)
+    if state is None:
+        await _close(ws, CLOSE_NO_SESSION, "no such live session")
+        return
+    if principal is not None and await rooms.is_banned(session_id, principal.account_id, state):
+        await _close(ws, CLOSE_BANNED, "banned from this room")
+        return
+
+    viewer = principal.account_id if principal else f"g:{guest_id}"
+    conn = runtime.rooms.hub.connection(
+        viewer=viewer,
+        account_id=principal.account_id if principal else None,
+        send=ws.send_text,
+    )
+    await rooms.hub.join(session_id, conn)
+    joined = time.monotonic()
+    account_id = principal.account_id if principal else None
+    rooms.log(session_id, "join", account_id=account_id, guest_id=guest_id)
+    reader: asyncio.Task[None] | None = None
+    try:
+        await rooms.broker.add_viewer(session_id, viewer)
+        await ws.send_text(await _first_message(rooms, session_id, hello, principal, guest_id))
+        conn.ready = True
+        reader = asyncio.create_task(_read(ws, runtime, session_id, conn, principal))
+        writer = asyncio.create_task(conn.drain())
+        closed = asyncio.create_task(conn.closed.wait())
+        await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if reader.done() and not reader.cancelled():
+            failure = reader.exception()
+            if failure is not None and not isinstance(failure, WebSocketDisconnect):
+                log.error("room_reader_failed", session_id=session_id, error=repr(failure))
+                conn.close(1011)
+        for task in (reader, writer, closed):
+            task.cancel()
+        await asyncio.gather(reader, writer, closed, return_exceptions=True)
+        code = conn.close_code
+        if code is not None:
+            if code == CLOSE_TOO_SLOW:
+                runtime.metrics.room_slow_closed.inc()
+            # a stuck socket may not take the close frame: don't wait for it forever
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    _close(ws, code, "too slow: resync" if code == CLOSE_TOO_SLOW else ""), 2.0
+                )
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("room_socket_failed", session_id=session_id)
+        await _close(ws, 1011)
+    finally:
+        if reader is not None and not reader.done():
+            reader.cancel()
+        await rooms.hub.leave(session_id, conn)
+        rooms.forget(session_id)
+        rooms.log(
+            session_id,
+            "leave",
+            account_id=account_id,
+            guest_id=guest_id,
+            payload={"seconds": round(time.monotonic() - joined, 3)},
+        )
+
+
+async def _first_message(
+    rooms: LiveRooms,
+    session_id: str,
+    hello: dict[str, Any],
+    principal: Principal | None,
+    guest_id: str | None,
+) -> str:
+    """A resume (the priority events missed since ``last_seq``) or a full snapshot."""
+    counters = counters_event(await rooms.counters(session_id))
+    you = {
+        "account_id": principal.account_id if principal else None,
+        "name": principal.display_name if principal else None,
+        "guest_id": guest_id,
+    }
+    last_seq = hello.get("last_seq")
+    if isinstance(last_seq, int) and not isinstance(last_seq, bool) and last_seq >= 0:
+        missed = await rooms.broker.since(session_id, last_seq)
+        if missed is not None:
+            seq = missed[-1]["seq"] if missed else last_seq
+            return _dumps(
+                {"type": "resume", "seq": seq, "events": missed, "counters": counters, "you": you}
+            )
+    state, seq = await rooms.state(session_id)
+    snapshot = {
+        **(state or {}),
+        "chat": await rooms.broker.recent_chat(session_id),
+        "counters": counters,
+        "promotions": [],
+    }
+    return _dumps({"type": "snapshot", "seq": seq, "snapshot": snapshot, "you": you})
+
+
+async def _read(
+    ws: WebSocket,
+    runtime: Runtime,
+    session_id: str,
+    conn: Connection,
+    principal: Principal | None,
+) -> None:
+    while True:
+        raw = await _receive_text(ws)
+        if raw is not None and len(raw.encode()) > MAX_MESSAGE_BYTES:
+            conn.close(CLOSE_TOO_BIG)
+            return
+        message = _parse(raw) if raw is not None else None
+        if message is None:
+            conn.direct(_dumps(error_event("protocol.bad_json", "send one JSON object")))
+            continue
+        kind = message.get("type")
+        if kind == "ping":
+            conn.direct(_dumps({"type": "pong", "at": runtime.clock.now().isoformat()}))
+        elif kind == "chat":
+            reply = await _chat(runtime, session_id, principal, message.get("text"))
+            if reply is not None:
+                conn.direct(_dumps(reply))
+        elif kind == "like":
+            reply = _like(runtime, session_id, principal, message.get("count", 1))
+            if reply is not None:
+                conn.direct(_dumps(reply))
+        elif kind == "hello":
+            conn.direct(_dumps(error_event("protocol.duplicate_hello", "already joined")))
+        else:
+            conn.direct(
+                _dumps(error_event("protocol.unknown_type", "unknown message type", got=kind))
+            )
+
+
+async def _chat(
+    runtime: Runtime, session_id: str, principal: Principal | None, text: Any
+) -> dict[str, Any] | None:
+    rooms = runtime.rooms
+    if principal is None:
+        return error_event("chat.sign_in_required", "sign in to chat")
+    if not isinstance(text, str):
+        return error_event("chat.bad_text", "text must be a string")
+    state, _ = await rooms.state(session_id)
+    if state is None or state["session"]["status"] != "live":
+        return error_event("chat.not_live", "the session is not live")
+    verdict = await rooms.check_chat(session_id, principal.account_id, text, state)
+    if not verdict.ok:
+        extra: dict[str, Any] = {}
+        if verdict.retry_after is not None:
+            extra["retry_after"] = round(verdict.retry_after, 3)
+        return error_event(verdict.code, verdict.detail, **extra)
+    message = {
+        "type": "chat",
+        "id": new_id(),
+        "text": verdict.text,
+        "user": {"id": principal.account_id, "name": principal.display_name},
+        "at": runtime.clock.now().isoformat(),
+    }
+    await rooms.publish_chat(session_id, message)
+    rooms.log(
+        session_id,
+        "chat",
+        account_id=principal.account_id,
+        payload={"id": message["id"], "text": verdict.text},
+    )
+    return None
+
+
+def _like(
+    runtime: Runtime, session_id: str, principal: Principal | None, count: Any
+) -> dict[str, Any] | None:
+    if principal is None:
+        return error_event("like.sign_in_required", "sign in to like")
+    cap = runtime.settings.like_max_per_message
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= cap:
+        return error_event("like.bad_count", f"count must be an integer from 1 to {cap}")
+    runtime.rooms.hub.like(session_id, count)
+    runtime.rooms.log(session_id, "like", account_id=principal.account_id, payload={"count": count})
+    return None

@@ -1,0 +1,369 @@
+"""The connection hub: fan-out of room events to this process's WebSockets.
+
+One ``Room`` per live room per process, one broker subscription per room. Events that arrive
+from the broker are collected and, every ``tick_ms``, turned into ONE frame
+``{"seq": n, "events": [...]}`` that is encoded once and offered to every connection of the
+room. Offering never awaits a socket: each connection has a bounded queue drained by its own
+writer coroutine (the WebSocket endpoint), so one slow phone cannot hold up the room.
+
+Per connection (``Connection.offer``):
+
+- queue shorter than ``soft``: the full frame is queued;
+- ``soft`` or longer (a slow reader): queued frames without priority events are dropped and
+  a *lite* frame (priority events + counters, no chat) is queued instead, so the reader keeps
+  every commerce event and only the latest counters;
+- ``hard`` or longer: the connection is closed with 4008 and the client resyncs.
+
+The ``naive`` mode exists only as the benchmark's baseline: one frame per event, written to
+each socket in turn, each write awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+import structlog
+
+from liveshop.observability import Metrics
+from liveshop.realtime.broker import Broker, RoomCounters
+
+log = structlog.get_logger(__name__)
+
+CLOSE_TOO_SLOW = 4008
+Send = Callable[[str], Awaitable[None]]
+EventListener = Callable[[str, dict[str, Any]], None]
+
+
+class Connection:
+    """One viewer's socket as the hub sees it: a bounded queue of encoded frames."""
+
+    __slots__ = (
+        "account_id",
+        "close_code",
+        "closed",
+        "hard",
+        "queue",
+        "ready",
+        "send",
+        "soft",
+        "viewer",
+        "wakeup",
+    )
+
+    def __init__(
+        self, *, viewer: str, account_id: str | None, send: Send, soft: int, hard: int
+    ) -> None:
+        self.viewer = viewer
+        self.account_id = account_id
+        self.send = send
+        self.soft = soft
+        self.hard = hard
+        self.queue: deque[tuple[str, bool]] = deque()
+        self.wakeup = asyncio.Event()
+        self.close_code: int | None = None
+        self.closed = asyncio.Event()  # set on close, even while a write is stuck
+        self.ready = False
+
+    def offer(self, full: str, lite: str | None, priority: bool) -> None:
+        if self.close_code is not None:
+            return
+        size = len(self.queue)
+        if size >= self.hard:
+            self.close(CLOSE_TOO_SLOW)
+            return
+        if size < self.soft:
+            self.queue.append((full, priority))
+        else:
+            if not all(p for _, p in self.queue):
+                self.queue = deque(item for item in self.queue if item[1])
+            if lite is not None:
+                self.queue.append((lite, priority))
+        self.wakeup.set()
+
+    def direct(self, text: str) -> None:
+        """A personal message (reply, error): queued, never dropped."""
+        if self.close_code is None:
+            self.queue.append((text, True))
+            self.wakeup.set()
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+            self.queue.clear()
+            self.wakeup.set()
+            self.closed.set()
+
+    async def drain(self) -> int | None:
+        """Writer loop: send queued frames until closed; returns the close code."""
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            if self.close_code is not None:
+                return self.close_code
+            while self.queue:
+                text, _ = self.queue.popleft()
+                await self.send(text)
+                if self.close_code is not None:
+                    return self.close_code
+
+
+@dataclass
+class Room:
+    id: str
+    connections: set[Connection] = field(default_factory=set)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    likes_delta: int = 0
+    seq: int = 0
+    counters: RoomCounters | None = None
+    sent_counters: RoomCounters | None = None
+    task: asyncio.Task[None] | None = None
+    naive_queue: asyncio.Queue[dict[str, Any]] | None = None
+
+
+def counters_event(c: RoomCounters) -> dict[str, Any]:
+    return {
+        "type": "counters",
+        "likes": c.likes,
+        "online": c.online,
+        "unique": c.unique,
+        "peak": c.peak,
+    }
+
+
+class Hub:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        node: str,
+        metrics: Metrics,
+        mode: Literal["batched", "naive"] = "batched",
+        tick_ms: int = 150,
+        soft: int = 8,
+        hard: int = 64,
+        listener: EventListener | None = None,
+    ) -> None:
+        self.broker = broker
+        self.node = node
+        self.metrics = metrics
+        self.mode = mode
+        self.tick = tick_ms / 1000
+        self.soft = soft
+        self.hard = hard
+        self.listener = listener
+        self.rooms: dict[str, Room] = {}
+        self._lock = asyncio.Lock()
+
+    def connection(self, *, viewer: str, account_id: str | None, send: Send) -> Connection:
+        return Connection(
+            viewer=viewer, account_id=account_id, send=send, soft=self.soft, hard=self.hard
+        )
+
+    # -- membership -------------------------------------------------------------------------
+
+    async def join(self, room_id: str, conn: Connection) -> Room:
+        async with self._lock:
+            room = self.rooms.get(room_id)
+            if room is None:
+                room = Room(id=room_id)
+                self.rooms[room_id] = room
+                room.seq = await self.broker.current_seq(room_id)
+                await self.broker.subscribe(room_id, lambda m: self._receive(room_id, m))
+                if self.mode == "naive":
+                    room.naive_queue = asyncio.Queue()
+                    room.task = asyncio.create_task(self._naive_loop(room), name=f"room-{room_id}")
+                else:
+                    room.task = asyncio.create_task(self._tick_loop(room), name=f"room-{room_id}")
+            room.connections.add(conn)
+            self.metrics.room_connections.inc()
+            return room
+
+    async def leave(self, room_id: str, conn: Connection) -> None:
+        async with self._lock:
+            room = self.rooms.get(room_id)
+            if room is None or conn not in room.connections:
+                return
+            room.connections.discard(conn)
+            self.metrics.room_connections.dec()
+            if room.connections:
+                return
+            del self.rooms[room_id]
+            if room.task is not None:
+                room.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await room.task
+            await self.broker.unsubscribe(room_id)
+            if room.likes_delta:
+                await self.broker.sync(
+                    room_id,
+                    node=self.node,
+                    online=0,
+                    likes_delta=room.likes_delta,
+                    now_ms=_now_ms(),
+                )
+            await self.broker.leave_node(room_id, self.node)
+
+    def connections(self, room_id: str) -> list[Connection]:
+        room = self.rooms.get(room_id)
+        return list(room.connections) if room else []
+
+    def close_account(self, room_id: str, account_id: str, code: int) -> int:
+        closed = 0
+        for conn in self.connections(room_id):
+            if conn.account_id == account_id:
+                conn.close(code)
+                closed += 1
+        return closed
+
+    def like(self, room_id: str, count: int) -> None:
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.likes_delta += count
+
+    async def counters(self, room_id: str) -> RoomCounters:
+        """Totals across nodes (also reports this node's online count)."""
+        room = self.rooms.get(room_id)
+        online = len(room.connections) if room else 0
+        delta = 0
+        if room is not None:
+            delta, room.likes_delta = room.likes_delta, 0
+        try:
+            counters = await self.broker.sync(
+                room_id, node=self.node, online=online, likes_delta=delta, now_ms=_now_ms()
+            )
+        except Exception:
+            if room is not None:
+                room.likes_delta += delta  # not lost: added on the next sync
+            raise
+        if room is not None:
+            room.counters = counters
+        return counters
+
+    # -- publishing -------------------------------------------------------------------------
+
+    async def publish(self, room_id: str, event: dict[str, Any]) -> None:
+        await self.broker.publish(room_id, event)
+
+    async def publish_priority(self, room_id: str, event: dict[str, Any]) -> int:
+        return await self.broker.publish_priority(room_id, event)
+
+    def _receive(self, room_id: str, message: dict[str, Any]) -> None:
+        room = self.rooms.get(room_id)
+        event = message["e"]
+        if "seq" in message:
+            event = {**event, "seq": message["seq"]}
+        if self.listener is not None:
+            try:
+                self.listener(room_id, event)
+            except Exception:
+                log.exception("room_listener_failed", room=room_id)
+        if room is None or str(event.get("type", "")).startswith("_"):
+            return  # control messages are for the listener only
+        if "seq" in event:
+            room.seq = max(room.seq, int(event["seq"]))
+        if room.naive_queue is not None:
+            room.naive_queue.put_nowait(event)
+        else:
+            room.pending.append(event)
+
+    # -- batched fan-out --------------------------------------------------------------------
+
+    async def _tick_loop(self, room: Room) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                await self.flush(room)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("room_tick_failed", room=room.id)
+
+    async def flush(self, room: Room) -> None:
+        """One tick: sync counters, build the frame once, offer it to every connection."""
+        counters: RoomCounters | None
+        try:
+            counters = await self.counters(room.id)
+        except Exception:
+            log.exception("room_counters_failed", room=room.id)
+            counters = room.sent_counters
+        events, room.pending = room.pending, []
+        if counters is not None and counters != room.sent_counters:
+            room.sent_counters = counters
+            events.append(counters_event(counters))
+        if not events or not room.connections:
+            return
+        priority = any("seq" in e for e in events)
+        full = orjson.dumps({"seq": room.seq, "events": events}).decode()
+        lite_events = [e for e in events if "seq" in e or e["type"] == "counters"]
+        if len(lite_events) == len(events):
+            lite: str | None = full
+        elif lite_events:
+            lite = orjson.dumps({"seq": room.seq, "events": lite_events}).decode()
+        else:
+            lite = None
+        conns = list(room.connections)
+        for conn in conns:
+            if conn.ready:
+                conn.offer(full, lite, priority)
+        self.metrics.room_frames.inc()
+        self.metrics.room_deliveries.inc(len(conns) * len(events))
+
+    # -- naive baseline ---------------------------------------------------------------------
+
+    async def _naive_loop(self, room: Room) -> None:
+        assert room.naive_queue is not None
+        last_counters = time.monotonic()
+        while True:
+            try:
+                event = await asyncio.wait_for(room.naive_queue.get(), timeout=self.tick)
+            except TimeoutError:
+                event = None
+            try:
+                if event is not None:
+                    await self._naive_send(room, event)
+                if time.monotonic() - last_counters >= self.tick:
+                    last_counters = time.monotonic()
+                    counters = await self.counters(room.id)
+                    if counters != room.sent_counters:
+                        room.sent_counters = counters
+                        await self._naive_send(room, counters_event(counters))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("room_naive_failed", room=room.id)
+
+    async def _naive_send(self, room: Room, event: dict[str, Any]) -> None:
+        frame = {"seq": room.seq, "events": [event]}
+        conns = [c for c in room.connections if c.ready]
+        for conn in conns:
+            try:
+                await conn.send(json.dumps(frame, ensure_ascii=False))
+            except Exception:
+                conn.close(1011)
+        self.metrics.room_frames.inc()
+        self.metrics.room_deliveries.inc(len(conns))
+
+    async def close(self) -> None:
+        for room_id in list(self.rooms):
+            room = self.rooms[room_id]
+            for conn in list(room.connections):
+                conn.close(1001)
+            if room.task is not None:
+                room.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await room.task
+            with contextlib.suppress(Exception):
+                await self.broker.leave_node(room_id, self.node)
+        self.rooms.clear()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,149 @@
+"""The hub's fan-out rules with controlled sockets: frames batched per tick and encoded once,
+a slow reader loses chat but never priority events, and is closed past the hard bound."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from liveshop.observability import Metrics
+from liveshop.realtime.broker import MemoryBroker
+from liveshop.realtime.hub import CLOSE_TOO_SLOW, Connection, Hub
+
+
+class Socket:
+    """A socket whose writes can be held (a phone on a bad network)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def send(self, text: str) -> None:
+        await self.open.wait()
+        self.sent.append(text)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [e for text in self.sent for e in orjson.loads(text)["events"]]
+
+
+def make_hub(**kwargs: Any) -> tuple[Hub, MemoryBroker]:
+    broker = MemoryBroker(ring_size=64)
+    options: dict[str, Any] = {"tick_ms": 20, "soft": 4, "hard": 12}
+    options.update(kwargs)
+    return Hub(broker, node="n1", metrics=Metrics(), **options), broker
+
+
+async def join(hub: Hub, room: str, socket: Socket, viewer: str) -> Connection:
+    conn = hub.connection(viewer=viewer, account_id=viewer, send=socket.send)
+    await hub.join(room, conn)
+    conn.ready = True
+    return conn
+
+
+async def test_one_frame_per_tick_encoded_once_for_every_connection() -> None:
+    hub, _ = make_hub(tick_ms=10_000)  # ticks driven by hand
+    sockets = [Socket() for _ in range(3)]
+    conns = [await join(hub, "r", s, f"v{i}") for i, s in enumerate(sockets)]
+    for i in range(5):
+        await hub.publish("r", {"type": "chat", "id": str(i), "text": f"m{i}"})
+    await hub.publish_priority("r", {"type": "announcement", "text": "hi"})
+    await hub.flush(hub.rooms["r"])
+    frames = [c.queue[0][0] for c in conns]
+    assert all(f is frames[0] for f in frames)  # the same str object: encoded once
+    frame = orjson.loads(frames[0])
+    assert frame["seq"] == 1
+    assert [e["type"] for e in frame["events"]] == ["chat"] * 5 + ["announcement", "counters"]
+    assert frame["events"][-1]["online"] == 3
+    await hub.close()
+
+
+async def test_slow_reader_keeps_priority_events_and_latest_counters_only() -> None:
+    hub, _ = make_hub(tick_ms=10_000, soft=2, hard=50)
+    fast, slow = Socket(), Socket()
+    fast_conn = await join(hub, "r", fast, "fast")
+    slow_conn = await join(hub, "r", slow, "slow")
+    writers = [asyncio.create_task(c.drain()) for c in (fast_conn, slow_conn)]
+    slow.open.clear()  # the slow phone stops reading
+    room = hub.rooms["r"]
+    for round_ in range(10):
+        await hub.publish("r", {"type": "chat", "id": f"c{round_}", "text": "x"})
+        hub.like("r", 1)
+        if round_ in (3, 7):
+            await hub.publish_priority("r", {"type": "product.pinned", "n": round_})
+        await hub.flush(room)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    # the fast reader got everything
+    fast_events = fast.events()
+    assert [e["id"] for e in fast_events if e["type"] == "chat"] == [f"c{i}" for i in range(10)]
+    # the slow one: its backlog holds both pins in order and no chat beyond the soft bound
+    slow.open.set()
+    await asyncio.sleep(0.05)
+    slow_events = slow.events()
+    pins = [e["n"] for e in slow_events if e["type"] == "product.pinned"]
+    assert pins == [3, 7]
+    assert [e["seq"] for e in slow_events if "seq" in e] == [1, 2]
+    slow_chat = [e for e in slow_events if e["type"] == "chat"]
+    assert len(slow_chat) < 10
+    assert slow_events[-1]["type"] == "counters" and slow_events[-1]["likes"] == 10
+    assert slow_conn.close_code is None
+    for w in writers:
+        w.cancel()
+    await hub.close()
+
+
+async def test_reader_past_the_hard_bound_is_closed_with_4008() -> None:
+    hub, _ = make_hub(tick_ms=10_000, soft=2, hard=5)
+    slow = Socket()
+    slow.open.clear()
+    conn = await join(hub, "r", slow, "slow")
+    writer = asyncio.create_task(conn.drain())
+    room = hub.rooms["r"]
+    for i in range(10):
+        await hub.publish_priority("r", {"type": "announcement", "i": i})
+        await hub.flush(room)
+        await asyncio.sleep(0)
+    await asyncio.wait_for(conn.closed.wait(), 1)  # even though its write is stuck
+    assert conn.close_code == CLOSE_TOO_SLOW
+    assert not writer.done()  # the endpoint cancels the stuck writer and closes the socket
+    writer.cancel()
+    await hub.close()
+
+
+async def test_tick_loop_delivers_and_empty_room_unsubscribes() -> None:
+    hub, broker = make_hub(tick_ms=10)
+    socket = Socket()
+    conn = await join(hub, "r", socket, "v")
+    writer = asyncio.create_task(conn.drain())
+    await hub.publish("r", {"type": "chat", "id": "1", "text": "hello"})
+    for _ in range(100):
+        if any(e["type"] == "chat" for e in socket.events()):
+            break
+        await asyncio.sleep(0.01)
+    assert [e["text"] for e in socket.events() if e["type"] == "chat"] == ["hello"]
+    await hub.leave("r", conn)
+    assert "r" not in hub.rooms
+    counters = await broker.sync("r", node="other", online=0, likes_delta=0, now_ms=0)
+    assert counters.online == 0
+    writer.cancel()
+    await hub.close()
+
+
+async def test_naive_mode_sends_one_frame_per_event_to_each_socket() -> None:
+    hub, _ = make_hub(mode="naive", tick_ms=10)
+    sockets = [Socket() for _ in range(2)]
+    for i, s in enumerate(sockets):
+        await join(hub, "r", s, f"v{i}")
+    for i in range(3):
+        await hub.publish("r", {"type": "chat", "id": str(i), "text": "x"})
+    for _ in range(100):
+        if all(len([e for e in s.events() if e["type"] == "chat"]) == 3 for s in sockets):
+            break
+        await asyncio.sleep(0.01)
+    for s in sockets:
+        chat_frames = [orjson.loads(t) for t in s.sent if '"chat"' in t]
+        assert [len(f["events"]) for f in chat_frames] == [1, 1, 1]
+    await hub.close()
