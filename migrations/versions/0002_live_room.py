@@ -186,6 +186,7 @@ def upgrade() -> None:
         sa.Column("live_price_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("note", sa.String(length=200), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["product_id"], ["products.id"], name=op.f("fk_live_rundown_items_product_id_products")
         ),

@@ -27,6 +27,7 @@ from liveshop.db import create_engine, create_sessionmaker
 from liveshop.deps import Runtime
 from liveshop.ids import new_id
 from liveshop.inventory.api import router as inventory_router
+from liveshop.live.api import router as live_router
 from liveshop.live.eventlog import EventLogWriter
 from liveshop.live.moderation_api import router as moderation_router
 from liveshop.live.rooms import LiveRooms
@@ -185,6 +186,7 @@ def create_app(
         payments_router,
         sandbox_router,
         web_router,
+        live_router,
         ws_router,
         moderation_router,
     ):

@@ -7,7 +7,9 @@ memory) and the event log writer.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +58,17 @@ class LiveRooms:
         self._states: dict[str, tuple[dict[str, Any], int]] = {}
         self._generation: dict[str, int] = {}
         self._gates: dict[str, _Gate] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         hub.listener = self._on_event
+
+    def command_lock(self, session_id: str) -> asyncio.Lock:
+        """Serializes a session's commands in this process from the change to its publish,
+        so the room sees them in the order they were committed."""
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[session_id] = lock
+        return lock
 
     # -- events from the broker (every node) ------------------------------------------------
 
