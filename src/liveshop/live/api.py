@@ -478,6 +478,8 @@ async def room_viewers(
 ) -> ViewersOut:
     """Online, unique and peak viewers, and each viewer's visits and watch time."""
     row = await _managed(session, principal, session_id)
+    # End this read before the log writer takes SQLite's write lock (it would wait on us).
+    await session.commit()
     await runtime.rooms.flush_log()
     listed, total, seconds = await live.viewers(
         session, session_id=session_id, now=runtime.clock.now(), limit=limit

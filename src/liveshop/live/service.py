@@ -169,7 +169,9 @@ def update_session(live: LiveSession, *, data: SessionUpdate, now: datetime) -> 
 async def start_session(session: AsyncSession, *, live: LiveSession, now: datetime) -> None:
     if live.status != "scheduled":
         raise conflict(
-            "live.bad_transition", f"a {live.status} session cannot go live", status=live.status
+            "live.bad_transition",
+            f"a {live.status} session cannot go live",
+            session_status=live.status,
         )
     live.status = "live"
     live.started_at = now
@@ -187,7 +189,9 @@ async def end_session(
 ) -> None:
     """End a live (or cancel a scheduled) session: close the open pin, keep the totals."""
     if live.status == "ended":
-        raise conflict("live.bad_transition", "the session has already ended", status="ended")
+        raise conflict(
+            "live.bad_transition", "the session has already ended", session_status="ended"
+        )
     await _close_open_pin(session, live=live, actor_id=actor_id, now=now)
     live.status = "ended"
     live.ended_at = now
@@ -452,9 +456,7 @@ async def announcements(
     )
     if last is not None:
         query = query.limit(last)
-    rows = [
-        announcement_out(row, author) for row, author in (await session.execute(query))
-    ]
+    rows = [announcement_out(row, author) for row, author in (await session.execute(query))]
     rows.reverse()
     return rows
 
