@@ -38,7 +38,7 @@ class LiveServer:
 @pytest.fixture
 async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets"
+        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

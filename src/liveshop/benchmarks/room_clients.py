@@ -9,6 +9,9 @@ orchestrator (``benchmarks/room.py``) over a ``multiprocessing`` pipe, and repor
 - chatters: ``go`` (start sending), ``mark`` (report how much was sent so far), ``stop``,
   ``finish``.
 
+Viewers use the minimal client of ``room_wire`` (the ``websockets`` client costs too much CPU
+per message for 10,000 viewers on the server's own cores); the ~20 chatters use ``websockets``.
+
 Chat texts carry the send time (``bench <time.time_ns()>``), so a viewer computes the delivery
 latency on receipt: the clock is the same, every process runs on this machine.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import time
 from array import array
 from collections import Counter
@@ -30,6 +32,9 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from liveshop.benchmarks import room_wire as wire
+from liveshop.benchmarks.room_wire import WireClient
 
 CHAT_PREFIX = "bench "
 _EVENT = b'"type":'
@@ -66,15 +71,7 @@ async def _commands(conn: Connection) -> asyncio.Queue[tuple[Any, ...]]:
     return queue
 
 
-async def _open(url: str, *, compression: bool, slow: bool) -> ClientConnection:
-    kwargs: dict[str, Any] = {}
-    if slow:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
-        sock.setblocking(False)
-        host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-        kwargs["sock"] = sock
+async def _open(url: str, *, compression: bool) -> ClientConnection:
     return await connect(
         url,
         compression="deflate" if compression else None,
@@ -83,8 +80,6 @@ async def _open(url: str, *, compression: bool, slow: bool) -> ClientConnection:
         open_timeout=120,
         close_timeout=2,
         max_size=None,
-        max_queue=1 if slow else 64,
-        **kwargs,
     )
 
 
@@ -106,21 +101,55 @@ class ViewerJob:
     seed: int = 0
 
 
+class _Viewer:
+    """One viewer's callbacks; the counting is shared by the worker (``_Viewers``)."""
+
+    __slots__ = ("client", "owner", "sample", "slow", "snapshot")
+
+    def __init__(self, owner: _Viewers, *, slow: bool, sample: bool) -> None:
+        self.owner = owner
+        self.slow = slow
+        self.sample = sample
+        self.client: WireClient | None = None
+        self.snapshot: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def on_message(self, data: bytes) -> None:
+        if not self.snapshot.done():
+            self.snapshot.set_result(data)
+            if self.slow and self.client is not None and self.client.transport is not None:
+                self.client.transport.pause_reading()  # the kernel buffer fills, then the server's
+            return
+        owner = self.owner
+        if not owner.measuring or self.slow:
+            return
+        owner.frames += 1
+        owner.bytes += len(data)
+        owner.events += data.count(_EVENT)
+        chat = data.count(_CHAT[0]) + data.count(_CHAT[1])
+        owner.chat += chat
+        if self.sample and chat:
+            now = time.time_ns()
+            for event in orjson.loads(data).get("events", ()):
+                text = event.get("text")
+                if event.get("type") == "chat" and str(text).startswith(CHAT_PREFIX):
+                    owner.record((now - int(text[len(CHAT_PREFIX) :])) // 1000)
+
+
 class _Viewers:
     def __init__(self, job: ViewerJob, commands: Connection, conn: Connection) -> None:
         self.job = job
         self.commands = commands
         self.conn = conn
-        self.sockets: list[ClientConnection] = []
-        self.slow_sockets: list[ClientConnection] = []
+        self.fast: list[WireClient] = []
+        self.slow: list[WireClient] = []
         self.ready = 0
         self.failed: Counter[str] = Counter()
         self.measuring = False
+        self.finishing = False
         self.frames = self.events = self.chat = self.bytes = 0
         self.latencies = array("q")  # microseconds
         self.seen = 0  # latencies offered while measuring (for the reservoir)
         self.closed: Counter[int] = Counter()  # fast viewers closed by the server, by code
-        self.release = asyncio.Event()
         self.random = random.Random(job.seed)
 
     def reset(self) -> None:
@@ -136,40 +165,36 @@ class _Viewers:
             if slot < MAX_LATENCY_SAMPLES:
                 self.latencies[slot] = latency_us
 
-    async def viewer(self, index: int, slow: bool, sample: bool, gate: asyncio.Semaphore) -> None:
+    async def viewer(self, slow: bool, sample: bool, gate: asyncio.Semaphore) -> None:
+        viewer = _Viewer(self, slow=slow, sample=sample)
         try:
-            async with gate:
-                ws = await _open(self.job.url, compression=self.job.compression, slow=slow)
-                await ws.send('{"type":"hello","token":null,"last_seq":null}')
-                first = await asyncio.wait_for(ws.recv(decode=False), 120)
+            async with gate, asyncio.timeout(120):
+                client = await wire.connect(
+                    self.job.url,
+                    viewer.on_message,
+                    compression=self.job.compression,
+                    rcvbuf=SLOW_RCVBUF if slow else None,
+                )
+                viewer.client = client
+                client.send_text('{"type":"hello","token":null,"last_seq":null}')
+                waiting: set[asyncio.Future[Any]] = {viewer.snapshot, client.closed}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if not viewer.snapshot.done():
+                    client.close()
+                    raise RuntimeError(f"no snapshot (close code {client.close_code})")
+                first = viewer.snapshot.result()
                 if not first.startswith(b'{"type":"snapshot"'):
+                    client.close()
                     raise RuntimeError(f"expected a snapshot, got {first[:80]!r}")
         except Exception as exc:
             self.failed[type(exc).__name__] += 1
             return
         self.ready += 1
-        if slow:
-            self.slow_sockets.append(ws)
-            return  # never reads until finish()
-        self.sockets.append(ws)
-        try:
-            while True:
-                data = await ws.recv(decode=False)
-                if not self.measuring:
-                    continue
-                self.frames += 1
-                self.bytes += len(data)
-                self.events += data.count(_EVENT)
-                chat = data.count(_CHAT[0]) + data.count(_CHAT[1])
-                self.chat += chat
-                if sample and chat:
-                    now = time.time_ns()
-                    for event in orjson.loads(data).get("events", ()):
-                        text = event.get("text")
-                        if event.get("type") == "chat" and str(text).startswith(CHAT_PREFIX):
-                            self.record((now - int(text[len(CHAT_PREFIX) :])) // 1000)
-        except ConnectionClosed as exc:
-            self.closed[close_code(exc)] += 1
+        (self.slow if slow else self.fast).append(client)
+        if not slow:
+            code = await client.closed
+            if not self.finishing:
+                self.closed[code] += 1
 
     async def report_progress(self) -> None:
         while self.ready + sum(self.failed.values()) < self.job.count:
@@ -178,19 +203,35 @@ class _Viewers:
         self.conn.send(("connected", self.ready, dict(self.failed)))
 
     async def drain_slow(self) -> dict[str, int]:
-        """Let the slow readers read what piled up: how did the server treat them?"""
+        """Let the slow readers read what piled up (until 3 s of quiet): how did the server
+        treat them? ``open`` (still connected) or ``closed_<code>``."""
 
-        async def drain(ws: ClientConnection) -> str:
-            try:
-                while True:
-                    await asyncio.wait_for(ws.recv(decode=False), 3.0)
-            except TimeoutError:
-                return "open"
-            except ConnectionClosed as exc:
-                return f"closed_{close_code(exc)}"
+        async def drain(client: WireClient) -> str:
+            if client.transport is not None and not client.transport.is_closing():
+                client.transport.resume_reading()
+            deadline = time.monotonic() + 60
+            last, quiet_since = client.received, time.monotonic()
+            while not client.closed.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+                if client.received != last:
+                    last, quiet_since = client.received, time.monotonic()
+                elif time.monotonic() - quiet_since >= 3.0:
+                    break
+            return f"closed_{client.close_code}" if client.closed.done() else "open"
 
-        outcomes = await asyncio.gather(*(drain(ws) for ws in self.slow_sockets))
+        outcomes = await asyncio.gather(*(drain(c) for c in self.slow))
         return dict(Counter(outcomes))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "events": self.events,
+            "chat": self.chat,
+            "bytes": self.bytes,
+            "closed": dict(self.closed),
+            "open": len(self.fast) - sum(self.closed.values()),
+            "latency_samples": self.seen,
+        }
 
     async def main(self) -> None:
         commands = await _commands(self.commands)
@@ -203,7 +244,7 @@ class _Viewers:
             slow = index in slow_at
             sample = not slow and fast % job.sample_every == 0
             fast += 0 if slow else 1
-            tasks.append(asyncio.create_task(self.viewer(index, slow, sample, gate)))
+            tasks.append(asyncio.create_task(self.viewer(slow, sample, gate)))
         progress = asyncio.create_task(self.report_progress())
         while True:
             command = (await commands.get())[0]
@@ -213,33 +254,18 @@ class _Viewers:
                 self.conn.send(("started",))
             elif command == "stop":
                 self.measuring = False
-                self.conn.send(
-                    (
-                        "stats",
-                        {
-                            "frames": self.frames,
-                            "events": self.events,
-                            "chat": self.chat,
-                            "bytes": self.bytes,
-                            "closed": dict(self.closed),
-                            "open": len(self.sockets) - sum(self.closed.values()),
-                            "latency_samples": self.seen,
-                        },
-                        self.latencies.tobytes(),
-                    )
-                )
+                self.conn.send(("stats", self.stats(), self.latencies.tobytes()))
             elif command == "finish":
                 break
         progress.cancel()
         outcomes = await self.drain_slow()
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True), 10
-            )
-        for ws in self.sockets + self.slow_sockets:
-            ws.transport.abort()
+        self.finishing = True
+        for client in self.fast + self.slow:
+            client.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+        for client in self.fast + self.slow:
+            client._abort()
         self.conn.send(("finished", outcomes))
 
 
@@ -315,7 +341,7 @@ class _Chatters:
         commands = await _commands(self.commands)
         readers = []
         for token in self.job.tokens:
-            ws = await _open(self.job.url, compression=self.job.compression, slow=False)
+            ws = await _open(self.job.url, compression=self.job.compression)
             hello = {"type": "hello", "token": token, "last_seq": None}
             await ws.send(orjson.dumps(hello).decode())
             first = await asyncio.wait_for(ws.recv(decode=False), 60)

@@ -242,10 +242,10 @@ async def connect(
     *,
     compression: bool,
     rcvbuf: int | None = None,
-    timeout: float = 120.0,
 ) -> WireClient:
     """Open ``ws://host:port/path`` and wait for the upgrade. ``rcvbuf`` shrinks the kernel
-    receive buffer (set before connecting, so the TCP window is small from the start)."""
+    receive buffer (set before connecting, so the TCP window is small from the start).
+    Callers bound the time (``asyncio.timeout``)."""
     parts = urlsplit(url)
     if parts.scheme != "ws" or parts.hostname is None:
         raise ValueError(f"only ws:// URLs: {url!r}")
@@ -257,7 +257,7 @@ async def connect(
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)
-        await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
+        await loop.sock_connect(sock, (host, port))
     except BaseException:
         sock.close()
         raise
@@ -266,7 +266,7 @@ async def connect(
         sock=sock,
     )
     try:
-        await asyncio.wait_for(client.open, timeout)
+        await client.open
     except BaseException:
         client._abort()
         raise
