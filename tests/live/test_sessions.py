@@ -405,3 +405,29 @@ async def _until_left(runtime: Runtime, room: Room, leaves: int) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"the server never logged {leaves} leaves")
+
+
+async def test_a_broker_failure_after_commit_keeps_the_change_and_answers_cleanly(
+    live_room: Room, client: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("broker down")
+
+    base = f"/live/sessions/{live_room.id}"
+    headers = live_room.anchor.headers
+    monkeypatch.setattr(runtime.rooms.hub, "publish_priority", broken)
+    monkeypatch.setattr(runtime.rooms.broker, "delete_chat", broken)
+    posted = await client.post(
+        f"{base}/announcements", json={"text": "still here"}, headers=headers
+    )
+    assert posted.status_code == 201
+    listed = (await client.get(f"{base}/announcements")).json()["items"]
+    assert [a["text"] for a in listed] == ["still here"]
+    pinned = await client.post(
+        f"{base}/pin", json={"item_id": live_room.item_ids[0]}, headers=headers
+    )
+    assert pinned.status_code == 200
+    state = (await client.get(f"{base}/state")).json()
+    assert state["pinned"]["id"] == live_room.item_ids[0]
+    deleted = await client.delete(f"{base}/chat/m1", headers=headers)
+    assert deleted.status_code == 503 and _code(deleted) == "room.unavailable"

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from liveshop.clock import Clock
 from liveshop.config import Settings
+from liveshop.errors import Problem
 from liveshop.live.eventlog import EventLogWriter
 from liveshop.live.moderation import BannedWords, ChatGate, ChatRules, Verdict
 from liveshop.realtime.broker import Broker, RoomCounters
@@ -178,11 +179,20 @@ class LiveRooms:
 
     async def publish_priority(
         self, session_id: str, event: dict[str, Any], *, actor_id: str | None = None
-    ) -> int:
+    ) -> int | None:
         """Publish a priority room event (``{"type": ..., ...}``) to every viewer on every
-        node, append it to the event log, drop the cached room snapshot; returns its seq."""
+        node, append it to the event log, drop the cached room snapshot; returns its seq.
+
+        Called after the change is committed, so a broker failure must not fail the command:
+        it is logged (``room_publish_failed``) and the seq is None; the snapshot cache is
+        already dropped, so viewers who (re)join see the change.
+        """
         self._invalidate(session_id)
-        seq = await self.hub.publish_priority(session_id, event)
+        seq: int | None = None
+        try:
+            seq = await self.hub.publish_priority(session_id, event)
+        except Exception:
+            log.exception("room_publish_failed", session_id=session_id, type=event.get("type"))
         payload = {k: v for k, v in event.items() if k != "type"}
         self.log(session_id, str(event["type"]), account_id=actor_id, payload=payload)
         return seq
@@ -195,15 +205,29 @@ class LiveRooms:
         """Banned words, word action or sanctions changed: every node reloads them."""
         if session_id in self._gates:
             self._gates[session_id].stale = True
-        await self.hub.publish(session_id, {"type": "_moderation"})
+        await self._control(session_id, {"type": "_moderation"})
 
     async def kick(self, session_id: str, account_id: str) -> None:
         """Close that account's sockets in the room on every node (close code 4003)."""
-        await self.hub.publish(session_id, {"type": "_kick", "account_id": account_id})
+        await self._control(session_id, {"type": "_kick", "account_id": account_id})
+
+    async def _control(self, session_id: str, message: dict[str, Any]) -> None:
+        """A control message to every node, after a commit: a failure is logged, not raised
+        (a node then keeps its rules until its last viewer of the room leaves)."""
+        try:
+            await self.hub.publish(session_id, message)
+        except Exception:
+            log.exception("room_publish_failed", session_id=session_id, type=message["type"])
 
     async def delete_chat(self, session_id: str, message_id: str, *, actor_id: str) -> bool:
         """Remove a chat message from the recent list and from every viewer's screen."""
-        found = await self.broker.delete_chat(session_id, message_id)
+        try:
+            found = await self.broker.delete_chat(session_id, message_id)
+        except Exception as exc:
+            log.exception("room_broker_failed", session_id=session_id)
+            raise Problem(
+                503, "room.unavailable", "the room service is unavailable: try again"
+            ) from exc
         if found:
             await self.publish_priority(
                 session_id, {"type": "chat.deleted", "id": message_id}, actor_id=actor_id
