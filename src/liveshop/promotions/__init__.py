@@ -1,0 +1,1 @@
+"""Promotions: flash sales and other campaign mechanics."""
