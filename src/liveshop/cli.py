@@ -13,6 +13,7 @@ from rich.table import Table
 from liveshop import __version__
 from liveshop.clock import SystemClock
 from liveshop.config import ConfigError, Settings
+from liveshop.promotions.raffle_cli import raffle_app
 
 app = typer.Typer(help="liveshop: self-hosted live-streaming commerce.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations and demo data.", no_args_is_help=True)
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 bench_app = typer.Typer(help="Benchmarks (docs/performance.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(raffle_app, name="raffle")
 console = Console()
 
 
