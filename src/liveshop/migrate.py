@@ -18,8 +18,9 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database to ``revision``; running it again changes nothing."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Bring the database to ``revision`` (default: every head); running it again changes
+    nothing."""
     command.upgrade(alembic_config(database_url), revision)
 
 

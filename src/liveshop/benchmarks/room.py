@@ -321,6 +321,10 @@ def run_mode(mode: Mode, cfg: RoomBenchConfig, say: Say, bar: Any) -> ModeResult
                     bar.update(task, completed=ready + failed)
 
             workers = _connect_viewers(url, cfg, result, joined)
+            if result.connect_failures:
+                say(f"[yellow]{mode}: viewers that failed to join: {result.connect_failures}[/]")
+            if not result.viewers:
+                raise RuntimeError(f"no viewer could join: {result.connect_failures}")
             time.sleep(cfg.idle)
             result.rss_idle_kb = server.rss_kb()
             say(

@@ -19,6 +19,7 @@ import os
 import socket
 import zlib
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 OnMessage = Callable[[bytes], None]
@@ -97,8 +98,7 @@ class WireClient(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {self.path} HTTP/1.1",
@@ -110,7 +110,7 @@ class WireClient(asyncio.Protocol):
         ]
         if self.compression:  # what browsers offer
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
-        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def data_received(self, data: bytes) -> None:
         data = self.buffer + data if self.buffer else data
