@@ -50,6 +50,11 @@ class Order(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Where the order came from: "checkout" (expired by the order sweeper), or a promotion
+    # ("flash_sale", "raffle") whose own module handles its expiry and stock.
+    source: Mapped[str] = mapped_column(String(16), default="checkout", server_default="checkout")
+    # The live session it was bought in, if any (analytics, raffle eligibility).
+    live_session_id: Mapped[str | None] = mapped_column(String(26), nullable=True, index=True)
 
 
 class OrderLine(Base):

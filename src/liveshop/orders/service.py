@@ -390,7 +390,11 @@ async def add_refunded(session: AsyncSession, *, order: Order, amount_minor: int
 async def overdue(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[Order]:
     result = await session.execute(
         select(Order)
-        .where(Order.status == "pending_payment", Order.expires_at <= now)
+        .where(
+            Order.status == "pending_payment",
+            Order.expires_at <= now,
+            Order.source == "checkout",
+        )
         .order_by(Order.expires_at)
         .limit(limit)
     )
