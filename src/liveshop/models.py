@@ -7,10 +7,12 @@ from liveshop.inventory import models as inventory_models
 from liveshop.live import models as live_models
 from liveshop.orders import models as orders_models
 from liveshop.payments import models as payments_models
+from liveshop.promotions import flash_models
 
 __all__ = [
     "IdempotencyRecord",
     "auth_models",
+    "flash_models",
     "catalog_models",
     "inventory_models",
     "live_models",

@@ -23,6 +23,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.errors import Problem, conflict, invalid, not_found
+from liveshop.ids import new_id
 from liveshop.inventory.geo import distance_km
 from liveshop.inventory.models import Reservation, Stock, StockMovement, Warehouse
 
@@ -460,6 +461,104 @@ async def _candidates(
     ]
     candidates.sort(key=lambda c: (c[3], c[1]))
     return candidates
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Units to move out of a holder's reservations into a new one for ``order_id``."""
+
+    order_id: str
+    order_line_id: str | None
+    quantity: int
+    expires_at: datetime | None
+
+
+async def transfer(
+    session: AsyncSession,
+    *,
+    from_order_id: str,
+    sku_id: str,
+    transfers: Sequence[Transfer],
+    now: datetime,
+) -> list[Reservation]:
+    """Move held units between holders without touching stock: a promotion's allocation
+    (held under the promotion's id) gives units to its orders, or an unpaid order gives
+    them back. Stock ``reserved`` does not change; the ledger gets a release and a
+    reservation that cancel out. 409 ``stock.insufficient`` if the holder has too few."""
+    wanted = sum(t.quantity for t in transfers)
+    if wanted == 0:
+        return []
+    result = await session.execute(
+        select(Reservation)
+        .where(
+            Reservation.order_id == from_order_id,
+            Reservation.sku_id == sku_id,
+            Reservation.status.in_(("active", "committed")),
+            Reservation.quantity > 0,
+        )
+        .order_by(Reservation.id)
+    )
+    sources = list(result.scalars())
+    if sum(r.quantity for r in sources) < wanted:
+        raise conflict(
+            "stock.insufficient",
+            f"the holder {from_order_id} has fewer than {wanted} units of SKU {sku_id}",
+            sku_id=sku_id,
+        )
+    created: list[Reservation] = []
+    queue = list(transfers)
+    for source in sources:
+        while queue and source.quantity > 0:
+            item = queue[0]
+            take = min(item.quantity, source.quantity)
+            if not await _guarded_update(
+                session,
+                update(Reservation)
+                .where(Reservation.id == source.id, Reservation.quantity >= take)
+                .values(quantity=Reservation.quantity - take)
+                .execution_options(synchronize_session=False),
+            ):
+                raise Problem(409, "stock.contention", "stock is changing fast; try again")
+            source.quantity -= take
+            reservation = Reservation(
+                id=new_id(),
+                stock_id=source.stock_id,
+                sku_id=sku_id,
+                warehouse_id=source.warehouse_id,
+                order_id=item.order_id,
+                order_line_id=item.order_line_id,
+                quantity=take,
+                status="active",
+                expires_at=item.expires_at,
+                created_at=now,
+            )
+            session.add(reservation)
+            for holder, delta, kind, reservation_id in (
+                (from_order_id, -take, "release", source.id),
+                (item.order_id, take, "reservation", reservation.id),
+            ):
+                session.add(
+                    _movement(
+                        stock_id=source.stock_id,
+                        sku_id=sku_id,
+                        warehouse_id=source.warehouse_id,
+                        kind=kind,
+                        now=now,
+                        reserved_delta=delta,
+                        order_id=holder,
+                        reservation_id=reservation_id,
+                        note="transfer",
+                    )
+                )
+            created.append(reservation)
+            if take == item.quantity:
+                queue.pop(0)
+            else:
+                queue[0] = Transfer(
+                    item.order_id, item.order_line_id, item.quantity - take, item.expires_at
+                )
+    await session.flush()
+    return created
 
 
 async def reservations_for_order(session: AsyncSession, *, order_id: str) -> list[Reservation]:
