@@ -38,9 +38,22 @@ from liveshop.orders.scheduled import run_sweeper
 from liveshop.payments.api import router as payments_router
 from liveshop.payments.sandbox import SandboxProvider
 from liveshop.payments.sandbox_api import router as sandbox_router
+from liveshop.promotions.envelope_api import router as envelope_router
+from liveshop.promotions.envelope_flows import GATE as ENVELOPE_GATE
+from liveshop.promotions.envelope_flows import room_promotions as envelope_promotions
+from liveshop.promotions.envelope_flows import run_envelope_sweeper
+from liveshop.promotions.envelope_gate import make_envelope_gate
+from liveshop.promotions.flash_api import router as flash_router
+from liveshop.promotions.flash_runtime import FlashSales
+from liveshop.promotions.gate import MemoryGate, StockGate
+from liveshop.promotions.gate_redis import RedisGate
+from liveshop.promotions.raffle_api import room_promotions as raffle_promotions
+from liveshop.promotions.raffle_api import router as raffle_router
+from liveshop.promotions.raffle_api import run_sweeper as run_raffle_sweeper
 from liveshop.realtime.broker import Broker, MemoryBroker, RedisBroker
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
 from liveshop.realtime.hub import Hub
+from liveshop.wallet.api import router as wallet_router
 from liveshop.web.api import router as web_router
 
 log = structlog.get_logger(__name__)
@@ -110,11 +123,29 @@ def create_app(
             redis=redis,
         )
         runtime.extras["http"] = http
+        gate: StockGate = RedisGate(redis) if redis is not None else MemoryGate()
+        flash_sales = FlashSales(
+            gate=gate,
+            sessionmaker=sessionmaker,
+            clock=clock,
+            rooms=rooms,
+            shared_gate=redis is not None,
+        )
+        runtime.extras["flash"] = flash_sales
+        rooms.promotion_sources.append(raffle_promotions(sessionmaker))
+        runtime.extras[ENVELOPE_GATE] = make_envelope_gate(redis)
+        rooms.promotion_sources.append(envelope_promotions(sessionmaker))
+        await flash_sales.start()
         app.state.runtime = runtime
         tasks: list[asyncio.Task[Any]] = []
         if background:
             tasks.append(asyncio.create_task(run_sweeper(runtime), name="order-sweeper"))
             eventlog.start()
+            tasks.append(asyncio.create_task(_tick_forever(flash_sales), name="flash-ticker"))
+            tasks.append(asyncio.create_task(run_raffle_sweeper(runtime), name="raffle-sweeper"))
+            tasks.append(
+                asyncio.create_task(run_envelope_sweeper(runtime), name="envelope-sweeper")
+            )
         log.info(
             "started",
             database=engine.url.render_as_string(hide_password=True),
@@ -127,6 +158,7 @@ def create_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await flash_sales.close()
             await rooms.close()
             await broker.close()
             await runtime.payments.aclose()
@@ -187,11 +219,24 @@ def create_app(
         sandbox_router,
         web_router,
         live_router,
+        flash_router,
+        raffle_router,
+        envelope_router,
+        wallet_router,
         ws_router,
         moderation_router,
     ):
         app.include_router(router)
     return app
+
+
+async def _tick_forever(flash_sales: FlashSales, interval: float = 0.25) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await flash_sales.tick()
+        except Exception:
+            log.exception("flash_tick_failed")
 
 
 def create_app_from_env() -> FastAPI:

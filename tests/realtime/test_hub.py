@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
 from liveshop.observability import Metrics
 from liveshop.realtime.broker import MemoryBroker
@@ -51,7 +52,8 @@ async def test_one_frame_per_tick_encoded_once_for_every_connection() -> None:
         await hub.publish("r", {"type": "chat", "id": str(i), "text": f"m{i}"})
     await hub.publish_priority("r", {"type": "announcement", "text": "hi"})
     await hub.flush(hub.rooms["r"])
-    frames = [c.queue[0][0] for c in conns]
+    assert all(not c.queue and not c.busy for c in conns)  # idle sockets: written at once
+    frames = [s.sent[0] for s in sockets]
     assert all(f is frames[0] for f in frames)  # the same str object: encoded once
     frame = orjson.loads(frames[0])
     assert frame["seq"] == 1
@@ -146,4 +148,90 @@ async def test_naive_mode_sends_one_frame_per_event_to_each_socket() -> None:
     for s in sockets:
         chat_frames = [orjson.loads(t) for t in s.sent if '"chat"' in t]
         assert [len(f["events"]) for f in chat_frames] == [1, 1, 1]
+    await hub.close()
+
+
+async def test_a_write_that_suspends_is_finished_by_the_writer_in_order() -> None:
+    hub, _ = make_hub(tick_ms=10_000, soft=8, hard=64)
+    socket = Socket()
+    socket.open.clear()  # the first write cannot complete at once
+    conn = await join(hub, "r", socket, "v")
+    room = hub.rooms["r"]
+    for i in range(3):
+        await hub.publish("r", {"type": "chat", "id": str(i), "text": "x"})
+        await hub.flush(room)
+    assert conn.busy and conn.inflight is not None and len(conn.queue) == 2
+    assert socket.sent == []
+    writer = asyncio.create_task(conn.drain())
+    await asyncio.sleep(0)
+    socket.open.set()
+    for _ in range(100):
+        if len(socket.sent) == 3:
+            break
+        await asyncio.sleep(0.001)
+    chat = [e["id"] for e in socket.events() if e["type"] == "chat"]
+    assert chat == ["0", "1", "2"]
+    assert not conn.busy and conn.inflight is None
+    # idle again: the next frame is written at once
+    await hub.publish("r", {"type": "chat", "id": "3", "text": "x"})
+    await hub.flush(room)
+    assert len(socket.sent) == 4 and not conn.queue
+    writer.cancel()
+    await hub.close()
+
+
+async def test_a_direct_message_queued_first_keeps_its_place() -> None:
+    hub, _ = make_hub(tick_ms=10_000)
+    socket = Socket()
+    conn = await join(hub, "r", socket, "v")
+    conn.direct('{"type":"pong"}')
+    await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
+    await hub.flush(hub.rooms["r"])
+    assert socket.sent == []  # the frame queued behind the pong
+    writer = asyncio.create_task(conn.drain())
+    for _ in range(100):
+        if len(socket.sent) == 2:
+            break
+        await asyncio.sleep(0.001)
+    assert socket.sent[0] == '{"type":"pong"}'
+    assert orjson.loads(socket.sent[1])["events"][0]["id"] == "1"
+    writer.cancel()
+    await hub.close()
+
+
+async def test_a_write_that_fails_at_once_is_raised_by_the_writer() -> None:
+    hub, _ = make_hub(tick_ms=10_000)
+
+    async def broken(text: str) -> None:
+        raise ConnectionResetError("gone")
+
+    conn = hub.connection(viewer="v", account_id=None, send=broken)
+    await hub.join("r", conn)
+    conn.ready = True
+    await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
+    await hub.flush(hub.rooms["r"])
+    assert isinstance(conn.error, ConnectionResetError)
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(conn.drain(), 1)
+    await hub.leave("r", conn)
+    await hub.close()
+
+
+async def test_cancelling_the_writer_during_a_stuck_write_cancels_the_write() -> None:
+    hub, _ = make_hub(tick_ms=10_000)
+    socket = Socket()
+    socket.open.clear()
+    conn = await join(hub, "r", socket, "v")
+    await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
+    await hub.flush(hub.rooms["r"])
+    writer = asyncio.create_task(conn.drain())
+    await asyncio.sleep(0.01)
+    assert not writer.done()
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert conn.inflight is None
+    socket.open.set()
+    await asyncio.sleep(0.01)
+    assert socket.sent == []  # the cancelled write did not go out later
     await hub.close()

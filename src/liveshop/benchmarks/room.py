@@ -54,7 +54,7 @@ class RoomBenchConfig:
     warmup: float = 3.0
     idle: float = 2.0
     workers: int = 0  # 0: one per 2,500 viewers
-    sample_viewers: int = 500  # viewers that record latencies (the others only count)
+    sample_viewers: int = 200  # viewers that record latencies (the others only count)
     compression: bool = True  # offer permessage-deflate, as browsers do
     naive: bool = True
 

@@ -10,6 +10,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from liveshop.promotions.envelope_events import (
+    ENVELOPE_PRIORITY_TYPES,
+    RedEnvelopeOpenEvent,
+    RedEnvelopeResultEvent,
+)
+from liveshop.promotions.flash_events import (
+    FLASH_PRIORITY_TYPES,
+    FlashClosedEvent,
+    FlashCountdownEvent,
+    FlashNoticeEvent,
+    FlashOpenEvent,
+    FlashSoldOutEvent,
+    FlashStockEvent,
+)
+from liveshop.promotions.raffle_events import (
+    RAFFLE_PRIORITY_TYPES,
+    RaffleClosedEvent,
+    RaffleOpenEvent,
+    RaffleResultEvent,
+)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -163,7 +184,17 @@ RoomEventModel = Annotated[
     | AnnouncementEvent
     | SessionLiveEvent
     | SessionEndedEvent
-    | SessionUpdatedEvent,
+    | SessionUpdatedEvent
+    | FlashCountdownEvent
+    | FlashOpenEvent
+    | FlashSoldOutEvent
+    | FlashClosedEvent
+    | FlashStockEvent
+    | RaffleOpenEvent
+    | RaffleClosedEvent
+    | RaffleResultEvent
+    | RedEnvelopeOpenEvent
+    | RedEnvelopeResultEvent,
     Field(discriminator="type"),
 ]
 PRIORITY_TYPES = frozenset(
@@ -177,8 +208,11 @@ PRIORITY_TYPES = frozenset(
         "session.ended",
         "session.updated",
     }
+    | FLASH_PRIORITY_TYPES
+    | RAFFLE_PRIORITY_TYPES
+    | ENVELOPE_PRIORITY_TYPES
 )
-EVENT_TYPES = PRIORITY_TYPES | {"chat", "counters"}
+EVENT_TYPES = PRIORITY_TYPES | {"chat", "counters", "flash.stock"}
 
 
 # -- server -> client: messages -------------------------------------------------------------
@@ -247,6 +281,7 @@ def parse_server_message(data: dict[str, Any]) -> BaseModel:
     if "events" in data and "type" not in data:
         return Frame.model_validate(data)
     models: dict[str, type[BaseModel]] = {
+        "flash.notice": FlashNoticeEvent,
         "snapshot": SnapshotMessage,
         "resume": ResumeMessage,
         "error": ErrorMessage,

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -59,6 +61,9 @@ class LiveRooms:
         self._states: dict[str, tuple[dict[str, Any], int]] = {}
         self._generation: dict[str, int] = {}
         self._gates: dict[str, _Gate] = {}
+        # Open promotions of a room (flash sales, ...) for the snapshot: each promotion
+        # module registers one source at startup.
+        self.promotion_sources: list[Callable[[str], Awaitable[list[dict[str, Any]]]]] = []
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         hub.listener = self._on_event
 
@@ -82,6 +87,12 @@ class LiveRooms:
         elif kind == "_moderation":
             if room_id in self._gates:
                 self._gates[room_id].stale = True
+        elif kind == "_notice":
+            account_id = str(event.get("account_id"))
+            text = orjson.dumps(event.get("event")).decode()
+            for conn in self.hub.connections(room_id):
+                if conn.account_id == account_id:
+                    conn.direct(text)
         elif kind == "_kick":
             account_id = str(event.get("account_id"))
             self.hub.close_account(room_id, account_id, CLOSE_BANNED)
@@ -118,6 +129,13 @@ class LiveRooms:
                 self._states.clear()
             self._states[session_id] = (state, seq)
         return state, seq
+
+    async def promotions(self, session_id: str) -> list[dict[str, Any]]:
+        """Every open promotion of the room, in id order (the snapshot's ``promotions``)."""
+        found: list[dict[str, Any]] = []
+        for source in self.promotion_sources:
+            found.extend(await source(session_id))
+        return sorted(found, key=lambda p: p["id"])
 
     def forget(self, session_id: str) -> None:
         """The last viewer of this process left: drop what was cached for the room."""
@@ -210,6 +228,13 @@ class LiveRooms:
     async def kick(self, session_id: str, account_id: str) -> None:
         """Close that account's sockets in the room on every node (close code 4003)."""
         await self._control(session_id, {"type": "_kick", "account_id": account_id})
+
+    async def notify(self, session_id: str, account_id: str, event: dict[str, Any]) -> None:
+        """A personal message to one account's sockets in the room, on every node (sent as
+        is, outside frames; e.g. ``flash.notice``)."""
+        await self._control(
+            session_id, {"type": "_notice", "account_id": account_id, "event": event}
+        )
 
     async def _control(self, session_id: str, message: dict[str, Any]) -> None:
         """A control message to every node, after a commit: a failure is logged, not raised

@@ -48,9 +48,42 @@ def apply_event(snapshot: dict[str, Any], event: dict[str, Any]) -> dict[str, An
     elif kind == "chat.deleted":
         if "chat" in state:
             state["chat"] = [m for m in state["chat"] if m["id"] != event["id"]]
+    elif kind in ("flash.countdown", "flash.open"):
+        _put_promotion(state, event["sale"])
+    elif kind == "flash.stock":
+        _update_promotion(state, event["sale_id"], left=event["left"])
+    elif kind == "flash.sold_out":
+        _update_promotion(state, event["sale_id"], left=0)
+    elif kind == "flash.closed":
+        _drop_promotion(state, event["sale_id"])
+    elif kind == "raffle.open":
+        _put_promotion(state, event["raffle"])
+    elif kind in ("raffle.closed", "raffle.result"):  # only open raffles are listed
+        _drop_promotion(state, event["raffle_id"])
+    elif kind == "red_envelope.open":
+        _put_promotion(state, event["envelope"])
+    elif kind == "red_envelope.result":  # only pots still open are listed
+        _drop_promotion(state, event["result"]["id"])
     elif kind == "counters":
         state["counters"] = {k: v for k, v in event.items() if k != "seq"}
     return state
+
+
+def _put_promotion(state: dict[str, Any], promotion: dict[str, Any]) -> None:
+    """Add or replace an open promotion; the list is kept in id order (as snapshots are)."""
+    listed = [p for p in state.get("promotions", []) if p["id"] != promotion["id"]]
+    listed.append(promotion)
+    state["promotions"] = sorted(listed, key=lambda p: p["id"])
+
+
+def _update_promotion(state: dict[str, Any], promotion_id: str, **changes: Any) -> None:
+    state["promotions"] = [
+        {**p, **changes} if p["id"] == promotion_id else p for p in state.get("promotions", [])
+    ]
+
+
+def _drop_promotion(state: dict[str, Any], promotion_id: str) -> None:
+    state["promotions"] = [p for p in state.get("promotions", []) if p["id"] != promotion_id]
 
 
 def apply_events(snapshot: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -206,7 +206,7 @@ async def _first_message(
         **(state or {}),
         "chat": await rooms.broker.recent_chat(session_id),
         "counters": counters,
-        "promotions": [],
+        "promotions": await rooms.promotions(session_id),
     }
     return _dumps({"type": "snapshot", "seq": seq, "snapshot": snapshot, "you": you})
 

@@ -35,7 +35,7 @@ HELD = ("live", "paid")
 
 def reservation_id(user_id: str, key: str) -> str:
     """The reservation id of a buy: the same buyer and Idempotency-Key give the same id."""
-    return hashlib.sha256(f"{user_id}\n{key}".encode()).hexdigest()
+    return hashlib.sha256(f"{user_id}\n{key}".encode()).hexdigest()[:40]
 
 
 def iso(value: datetime) -> str:

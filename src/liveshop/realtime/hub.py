@@ -3,10 +3,15 @@
 One ``Room`` per live room per process, one broker subscription per room. Events that arrive
 from the broker are collected and, every ``tick_ms``, turned into ONE frame
 ``{"seq": n, "events": [...]}`` that is encoded once and offered to every connection of the
-room. Offering never awaits a socket: each connection has a bounded queue drained by its own
-writer coroutine (the WebSocket endpoint), so one slow phone cannot hold up the room.
+room. Offering never awaits a socket, so one slow phone cannot hold up the room:
 
-Per connection (``Connection.offer``):
+- an idle connection (nothing queued, no write in flight) is written at once, without a task
+  switch: the write runs up to its first suspension, and nearly always completes there (the
+  socket's buffer has room). One that suspends (a paused transport) becomes the connection's
+  write in flight, finished by its writer coroutine (``drain``, run by the WebSocket endpoint);
+- otherwise the frame goes to the connection's bounded queue, which the writer drains.
+
+Per busy connection (``Connection.offer``):
 
 - queue shorter than ``soft``: the full frame is queued;
 - ``soft`` or longer (a slow reader): queued frames without priority events are dropped and
@@ -25,7 +30,7 @@ import contextlib
 import json
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,14 +47,57 @@ Send = Callable[[str], Awaitable[None]]
 EventListener = Callable[[str, dict[str, Any]], None]
 
 
+class _Resume:
+    """Await the rest of a send coroutine that was started by hand and suspended on ``waiting``.
+
+    ``Connection.offer`` runs a write up to its first suspension without a task; a write that
+    completes at once (the usual case: the socket's buffer has room) costs no task switch, no
+    event and no scheduled callback. One that suspends (the transport is paused: a slow reader)
+    is finished by the connection's writer task through this awaitable.
+    """
+
+    __slots__ = ("steps", "waiting")
+
+    def __init__(self, steps: Generator[Any, None, None], waiting: Any) -> None:
+        self.steps = steps  # the send's ``__await__()`` iterator
+        self.waiting = waiting
+
+    def __await__(self) -> Generator[Any, None, None]:
+        waiting = self.waiting
+        while True:
+            try:
+                yield waiting
+            except BaseException as exc:  # cancelled (or failed) while waiting: pass it on
+                try:
+                    waiting = self.steps.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting = self.steps.send(None)
+            except StopIteration:
+                return
+
+    def close(self) -> None:
+        self.steps.close()
+
+
 class Connection:
-    """One viewer's socket as the hub sees it: a bounded queue of encoded frames."""
+    """One viewer's socket as the hub sees it: a bounded queue of encoded frames.
+
+    An idle connection (nothing queued, no write in flight) is written at once by ``offer``;
+    the frames of a connection whose write is in flight wait in the queue for its writer task
+    (``drain``), which the WebSocket endpoint runs.
+    """
 
     __slots__ = (
         "account_id",
+        "busy",
         "close_code",
         "closed",
+        "error",
         "hard",
+        "inflight",
         "queue",
         "ready",
         "send",
@@ -71,9 +119,15 @@ class Connection:
         self.close_code: int | None = None
         self.closed = asyncio.Event()  # set on close, even while a write is stuck
         self.ready = False
+        self.busy = False  # a write is in flight: new frames queue behind it
+        self.inflight: _Resume | None = None  # a write started by offer(), for drain to finish
+        self.error: BaseException | None = None  # a write started by offer() failed
 
     def offer(self, full: str, lite: str | None, priority: bool) -> None:
-        if self.close_code is not None:
+        if self.close_code is not None or self.error is not None:
+            return
+        if not self.busy and not self.queue:
+            self._write_now(full)
             return
         size = len(self.queue)
         if size >= self.hard:
@@ -86,6 +140,21 @@ class Connection:
                 self.queue = deque(item for item in self.queue if item[1])
             if lite is not None:
                 self.queue.append((lite, priority))
+        self.wakeup.set()
+
+    def _write_now(self, text: str) -> None:
+        """Run the send up to its first suspension; a suspended one goes to the writer."""
+        steps = self.send(text).__await__()
+        try:
+            waiting = steps.send(None)
+        except StopIteration:
+            return  # written
+        except BaseException as exc:  # the socket is gone: the writer task raises it
+            self.error = exc
+            self.wakeup.set()
+            return
+        self.busy = True
+        self.inflight = _Resume(steps, waiting)
         self.wakeup.set()
 
     def direct(self, text: str) -> None:
@@ -102,17 +171,34 @@ class Connection:
             self.closed.set()
 
     async def drain(self) -> int | None:
-        """Writer loop: send queued frames until closed; returns the close code."""
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            if self.close_code is not None:
-                return self.close_code
-            while self.queue:
-                text, _ = self.queue.popleft()
-                await self.send(text)
+        """Writer loop: finish a write ``offer`` started, send queued frames, until closed;
+        returns the close code (raises what a write raised)."""
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                if self.error is not None:
+                    raise self.error
                 if self.close_code is not None:
                     return self.close_code
+                self.busy = True
+                try:
+                    if self.inflight is not None:
+                        await self.inflight
+                        self.inflight = None
+                        if self.close_code is not None:
+                            return self.close_code
+                    while self.queue:
+                        text, _ = self.queue.popleft()
+                        await self.send(text)
+                        if self.close_code is not None:
+                            return self.close_code
+                finally:
+                    self.busy = False
+        finally:
+            if self.inflight is not None:  # closed or cancelled with a write stuck
+                self.inflight.close()
+                self.inflight = None
 
 
 @dataclass
@@ -277,8 +363,13 @@ class Hub:
     # -- batched fan-out --------------------------------------------------------------------
 
     async def _tick_loop(self, room: Room) -> None:
+        """Flush every ``tick`` seconds on a fixed schedule: the time a flush takes (it writes
+        to every idle socket) does not stretch the period. Behind schedule, it does not burst."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + self.tick
         while True:
-            await asyncio.sleep(self.tick)
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at = max(next_at + self.tick, loop.time())
             try:
                 await self.flush(room)
             except asyncio.CancelledError:
