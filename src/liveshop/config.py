@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     like_max_per_message: int = Field(default=50, ge=1)
     eventlog_flush_ms: int = Field(default=500, ge=10)
 
+    # flash sales (docs/flash-sales.md); "naive" is the benchmark baseline: one database
+    # transaction per buy with a row lock on the sale
+    flash_mode: Literal["gate", "naive"] = "gate"
+    flash_batch_max: int = Field(default=256, ge=1, le=5000)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":

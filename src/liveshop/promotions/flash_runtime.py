@@ -61,6 +61,7 @@ class FlashSales:
         rooms: LiveRooms,
         shared_gate: bool = False,
         batch_max: int = 256,
+        naive: bool = False,
     ) -> None:
         self.gate = gate
         self._sessionmaker = sessionmaker
@@ -68,6 +69,7 @@ class FlashSales:
         self._rooms = rooms
         self._shared = shared_gate  # Redis: other nodes use the same gate
         self._batch_max = batch_max
+        self._naive = naive  # benchmark baseline: no gate, a locked transaction per buy
         self._sales: dict[str, _Sale] = {}
         self._queue: asyncio.Queue[tuple[flash.Accepted, asyncio.Future[FlashReservation]]] = (
             asyncio.Queue()
@@ -156,6 +158,8 @@ class FlashSales:
         await self._advance(entry)
         rid = flash.reservation_id(user_id, key)
         digest = fingerprint("flash.buy", {"sale": sale_id, **body.model_dump(mode="json")})
+        if self._naive:
+            return await self._buy_naive(entry, user_id=user_id, rid=rid, body=body, digest=digest)
         decision = await self.gate.reserve(
             sale_id, user_id=user_id, qty=body.quantity, reservation_id=rid
         )
@@ -185,6 +189,38 @@ class FlashSales:
             fingerprint=digest,
         )
         return _checked(await self._write(accepted), digest)
+
+    async def _buy_naive(
+        self, entry: _Sale, *, user_id: str, rid: str, body: BuyIn, digest: str
+    ) -> FlashReservation:
+        """The baseline the benchmark compares with: decide and write in one transaction
+        holding a lock on the sale's row (SQLite: the database write lock)."""
+        now = self._clock.now()
+        async with self._sessionmaker() as session:
+            sale = await flash.get_or_raise(session, sale_id=entry.row.id, lock=True)
+            done = await session.get(FlashReservation, rid)
+            if done is not None:
+                return _checked(done, digest)
+            outcome = flash.naive_outcome(
+                sale,
+                now=now,
+                held=await flash.held_units(session, sale_id=sale.id),
+                mine=await flash.held_units(session, sale_id=sale.id, user_id=user_id),
+                qty=body.quantity,
+            )
+            if outcome is not None:
+                raise Problem(409, OUTCOME_CODES[outcome], _REFUSALS[outcome])
+            accepted = flash.Accepted(
+                reservation_id=rid,
+                sale_id=sale.id,
+                user_id=user_id,
+                quantity=body.quantity,
+                address=body.shipping_address,
+                fingerprint=digest,
+            )
+            [row] = await flash.write_batch(session, buys=[accepted], now=now)
+            await session.commit()
+        return row
 
     async def join_waitlist(self, *, sale_id: str, user_id: str, body: BuyIn) -> int:
         entry = await self._sale(sale_id)

@@ -182,6 +182,29 @@ async def gate_state(session: AsyncSession, *, sale: FlashSale) -> GateSnapshot:
     )
 
 
+async def held_units(session: AsyncSession, *, sale_id: str, user_id: str | None = None) -> int:
+    """Units of live and paid buys of the sale (of one buyer when given)."""
+    query = select(func.coalesce(func.sum(FlashReservation.quantity), 0)).where(
+        FlashReservation.sale_id == sale_id, FlashReservation.status.in_(HELD)
+    )
+    if user_id is not None:
+        query = query.where(FlashReservation.user_id == user_id)
+    return int(await session.scalar(query) or 0)
+
+
+def naive_outcome(sale: FlashSale, *, now: datetime, held: int, mine: int, qty: int) -> str | None:
+    """The baseline's decision from counted rows (None: accepted)."""
+    if now < sale.opens_at:
+        return "not_open"
+    if sale.status == "closed" or now >= sale.closes_at:
+        return "closed"
+    if mine + qty > sale.per_user_limit:
+        return "limit_reached"
+    if held + qty > sale.quantity:
+        return "sold_out"
+    return None
+
+
 # -- the group commit: accepted buys -> orders -------------------------------------------------
 
 
