@@ -47,9 +47,9 @@ from liveshop.promotions.flash_api import router as flash_router
 from liveshop.promotions.flash_runtime import FlashSales
 from liveshop.promotions.gate import MemoryGate, StockGate
 from liveshop.promotions.gate_redis import RedisGate
-from liveshop.promotions.raffle_api import room_promotions as raffle_promotions
 from liveshop.promotions.raffle_api import router as raffle_router
-from liveshop.promotions.raffle_api import run_sweeper as run_raffle_sweeper
+from liveshop.promotions.raffle_flows import room_promotions as raffle_promotions
+from liveshop.promotions.raffle_flows import run_sweeper as run_raffle_sweeper
 from liveshop.realtime.broker import Broker, MemoryBroker, RedisBroker
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
 from liveshop.realtime.hub import Hub
@@ -130,6 +130,8 @@ def create_app(
             clock=clock,
             rooms=rooms,
             shared_gate=redis is not None,
+            batch_max=settings.flash_batch_max,
+            naive=settings.flash_mode == "naive",
         )
         runtime.extras["flash"] = flash_sales
         rooms.promotion_sources.append(raffle_promotions(sessionmaker))

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from liveshop.live.state import apply_events
 from liveshop.orders import service as orders_service
 from liveshop.orders.models import Order
 from liveshop.orders.schemas import AddressIn, OrderLineIn
-from liveshop.promotions import raffle_api
+from liveshop.promotions import raffle_flows
 from liveshop.promotions.raffle_cli import raffle_app
 from liveshop.promotions.raffle_events import RaffleView
 from liveshop.promotions.raffle_proof import Proof, ProofError, entrants_hash, verify
@@ -230,8 +230,17 @@ async def test_keyword_entry_needs_the_keyword_chatted_in_the_window(
     assert entered.status_code == 201, entered.text
 
     quiet_socket = await open_room(live_room.id, quiet.token)
-    await quiet_socket.send({"type": "chat", "text": "coffee instead"})
+    await quiet_socket.send({"type": "chat", "text": "coffee for me"})
     await quiet_socket.wait_for(lambda e: e.get("type") == "chat" and e["text"].startswith("c"))
+    refused = await _enter(client, raffle["id"], quiet)
+    assert refused.status_code == 403 and _code(refused) == "raffle.not_eligible"
+    # a keyword message a moderator deleted does not count
+    await quiet_socket.send({"type": "chat", "text": "tea tea tea"})
+    said = await quiet_socket.wait_for(lambda e: e.get("type") == "chat" and "tea" in e["text"])
+    deleted = await client.delete(
+        f"/live/sessions/{live_room.id}/chat/{said['id']}", headers=live_room.anchor.headers
+    )
+    assert deleted.status_code == 204
     refused = await _enter(client, raffle["id"], quiet)
     assert refused.status_code == 403 and _code(refused) == "raffle.not_eligible"
 
@@ -324,9 +333,9 @@ async def test_the_clock_closes_the_window_by_sweep_or_on_next_access(
     for rid in (swept["id"], lazy["id"]):
         assert (await _enter(client, rid, fan)).status_code == 201
     clock.advance(seconds=9.999)
-    assert await raffle_api.sweep_once(runtime) == 0
+    assert await raffle_flows.sweep_once(runtime) == 0
     clock.advance(seconds=0.001)
-    assert await raffle_api.sweep_once(runtime) == 1
+    assert await raffle_flows.sweep_once(runtime) == 1
     result = await _seen(viewer, "raffle.result", swept["id"])
     assert [w["id"] for w in result["winners"]] == [fan.id]
     refused = await _enter(client, swept["id"], await make_account("fan"))
@@ -334,11 +343,12 @@ async def test_the_clock_closes_the_window_by_sweep_or_on_next_access(
 
     clock.advance(seconds=10)
     state = (await client.get(f"/raffles/{lazy['id']}")).json()
-    assert state["status"] == "drawn" and state["closed_at"] == clock.now().isoformat()
+    assert state["status"] == "drawn"
+    assert datetime.fromisoformat(state["closed_at"]) == clock.now()
     closed = await _seen(viewer, "raffle.closed", lazy["id"])
     assert closed["at"] == clock.now().isoformat()
     await _seen(viewer, "raffle.result", lazy["id"])
-    assert await raffle_api.sweep_once(runtime) == 0
+    assert await raffle_flows.sweep_once(runtime) == 0
     listed = (await client.get(f"/live/sessions/{live_room.id}/raffles")).json()["items"]
     assert [(r["id"], r["status"]) for r in listed] == [
         (swept["id"], "drawn"),
@@ -363,7 +373,7 @@ async def test_an_announced_public_seed_is_supplied_at_the_close(
     for fan in fans:
         assert (await _enter(client, rid, fan)).status_code == 201
     clock.advance(seconds=10)
-    await raffle_api.sweep_once(runtime)
+    await raffle_flows.sweep_once(runtime)
     frozen = await _seen(viewer, "raffle.closed", rid)
     assert frozen["entrants_count"] == 3
     state = (await client.get(f"/raffles/{rid}")).json()
@@ -476,3 +486,26 @@ async def test_bad_input_gets_stable_codes_and_changes_nothing(
     empty = (await _close(client, live_room, rid)).json()
     assert empty["status"] == "drawn" and empty["winners"] == []
     assert verify(Proof.model_validate((await client.get(f"/raffles/{rid}/proof")).json()))
+
+
+async def test_entries_racing_the_close_are_either_in_the_frozen_list_or_refused(
+    live_room: Room, client: Any, make_account: Any
+) -> None:
+    fans = [await make_account("fan") for _ in range(12)]
+    raffle = await _create(client, live_room, winners_count=3)
+    rid = raffle["id"]
+    for fan in fans[:2]:
+        assert (await _enter(client, rid, fan)).status_code == 201
+    racing = [_enter(client, rid, fan) for fan in fans[2:]]
+    responses = await asyncio.gather(*racing[:5], _close(client, live_room, rid), *racing[5:])
+    closed = responses[5]
+    assert closed.status_code == 200, closed.text
+    entries = [r for i, r in enumerate(responses) if i != 5]
+    assert {r.status_code for r in entries} <= {201, 409}
+    accepted = {fans[0].id, fans[1].id} | {
+        r.json()["account_id"] for r in entries if r.status_code == 201
+    }
+    assert all(_code(r) == "raffle.closed" for r in entries if r.status_code == 409)
+    proof = Proof.model_validate((await client.get(f"/raffles/{rid}/proof")).json())
+    assert set(proof.entrants) == accepted and closed.json()["entrants_count"] == len(accepted)
+    assert verify(proof).winners == [w["id"] for w in closed.json()["winners"]]

@@ -87,7 +87,8 @@ class ModeResult:
     likes_sent: int = 0
     chatter_errors: dict[str, int] = field(default_factory=dict)
     fast_closed: dict[str, int] = field(default_factory=dict)
-    slow: dict[str, int] = field(default_factory=dict)
+    slow: dict[str, int] = field(default_factory=dict)  # how the slow readers ended
+    slow_backlog: dict[str, int] = field(default_factory=dict)  # what they read at the end
     latency_samples: int = 0
     latencies_us: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
@@ -370,11 +371,15 @@ def run_mode(mode: Mode, cfg: RoomBenchConfig, say: Say, bar: Any) -> ModeResult
                 result.latencies_us.extend(samples)
             result.fast_closed = dict(closed)
             slow: Counter[str] = Counter()
+            backlog: Counter[str] = Counter()
             for w in workers:
                 w.send("finish")
             for w in workers:
-                slow.update(w.expect("finished", 120)[1])
+                _, outcomes, read = w.expect("finished", 180)
+                slow.update(outcomes)
+                backlog.update(read)
             result.slow = dict(slow)
+            result.slow_backlog = dict(backlog)
             chatter.send("finish")
             chatter.expect("finished", 30)
         except Exception:

@@ -41,7 +41,11 @@ _EVENT = b'"type":'
 _CHAT = (b'"type":"chat"', b'"type": "chat"')  # orjson (batched) / json.dumps (naive)
 _ERROR = (b'{"type":"error"', b'{"type": "error"')
 MAX_LATENCY_SAMPLES = 300_000  # per worker; a uniform sample is kept beyond this
-SLOW_RCVBUF = 4096  # bytes: a slow reader's kernel receive buffer, so backpressure shows soon
+# A slow reader (a phone on a bad network) stops reading after the snapshot. Its kernel
+# receive buffer is small and its segments are a real network's, not loopback's 64 KB (which
+# would let the server's kernel buffer megabytes for it), so the server feels it soon.
+SLOW_RCVBUF = 4096
+SLOW_MSS = 1400
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -120,7 +124,15 @@ class _Viewer:
                 self.client.transport.pause_reading()  # the kernel buffer fills, then the server's
             return
         owner = self.owner
-        if not owner.measuring or self.slow:
+        if self.slow:
+            if owner.draining:  # what piled up for a slow reader, read at the end
+                backlog = owner.backlog
+                backlog["frames"] += 1
+                backlog["bytes"] += len(data)
+                backlog["chat"] += data.count(_CHAT[0]) + data.count(_CHAT[1])
+                backlog["counters"] += data.count(b'"type":"counters"')
+            return
+        if not owner.measuring:
             return
         owner.frames += 1
         owner.bytes += len(data)
@@ -146,6 +158,8 @@ class _Viewers:
         self.failed: Counter[str] = Counter()
         self.measuring = False
         self.finishing = False
+        self.draining = False
+        self.backlog: Counter[str] = Counter()  # what the slow readers read at the end
         self.frames = self.events = self.chat = self.bytes = 0
         self.latencies = array("q")  # microseconds
         self.seen = 0  # latencies offered while measuring (for the reservoir)
@@ -174,6 +188,7 @@ class _Viewers:
                     viewer.on_message,
                     compression=self.job.compression,
                     rcvbuf=SLOW_RCVBUF if slow else None,
+                    mss=SLOW_MSS if slow else None,
                 )
                 viewer.client = client
                 client.send_text('{"type":"hello","token":null,"last_seq":null}')
@@ -219,7 +234,9 @@ class _Viewers:
                     break
             return f"closed_{client.close_code}" if client.closed.done() else "open"
 
+        self.draining = True
         outcomes = await asyncio.gather(*(drain(c) for c in self.slow))
+        self.draining = False
         return dict(Counter(outcomes))
 
     def stats(self) -> dict[str, Any]:
@@ -266,7 +283,7 @@ class _Viewers:
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
         for client in self.fast + self.slow:
             client._abort()
-        self.conn.send(("finished", outcomes))
+        self.conn.send(("finished", outcomes, dict(self.backlog)))
 
 
 def viewer_worker(job: ViewerJob, commands: Connection, reports: Connection) -> None:

@@ -53,6 +53,7 @@ def mode_summary(r: ModeResult) -> dict[str, Any]:
         "chatter_errors": r.chatter_errors,
         "closed_by_server": r.fast_closed,
         "slow_readers": r.slow,
+        "slow_backlog": r.slow_backlog,
     }
 
 

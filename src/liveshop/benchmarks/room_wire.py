@@ -242,9 +242,11 @@ async def connect(
     *,
     compression: bool,
     rcvbuf: int | None = None,
+    mss: int | None = None,
 ) -> WireClient:
     """Open ``ws://host:port/path`` and wait for the upgrade. ``rcvbuf`` shrinks the kernel
-    receive buffer (set before connecting, so the TCP window is small from the start).
+    receive buffer and ``mss`` the segment size (both set before connecting: the TCP window
+    is small from the start, and the server's send buffer sized as on a real network).
     Callers bound the time (``asyncio.timeout``)."""
     parts = urlsplit(url)
     if parts.scheme != "ws" or parts.hostname is None:
@@ -256,6 +258,8 @@ async def connect(
     try:
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if mss is not None:  # loopback's 64 KB segments let the sender buffer megabytes
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         sock.setblocking(False)
         await loop.sock_connect(sock, (host, port))
     except BaseException:

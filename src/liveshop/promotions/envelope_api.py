@@ -76,25 +76,24 @@ async def fund_envelope(
         [out] = await views.summaries(session, [envelope], now)
         return EnvelopeSummaryOut.model_validate(out)
 
-    response = await idempotency.run(
-        session,
-        scope=principal.account_id,
-        key=key,
-        operation=f"red_envelopes.fund:{session_id}",
-        payload=body.model_dump(mode="json"),
-        now=now,
-        action=action,
-        status_code=201,
-    )
-    if "id" in created:
-        await flows.opened(runtime, created["id"], actor_id=principal.account_id)
+    async with runtime.rooms.command_lock(session_id):  # commit, then publish, in order
+        response = await idempotency.run(
+            session,
+            scope=principal.account_id,
+            key=key,
+            operation=f"red_envelopes.fund:{session_id}",
+            payload=body.model_dump(mode="json"),
+            now=now,
+            action=action,
+            status_code=201,
+        )
+        if "id" in created:
+            await flows.opened(runtime, created["id"], actor_id=principal.account_id)
     return response
 
 
 @router.get("/live/sessions/{session_id}/red-envelopes", response_model=EnvelopeList)
-async def list_envelopes(
-    session_id: str, session: SessionDep, runtime: RuntimeDep
-) -> EnvelopeList:
+async def list_envelopes(session_id: str, session: SessionDep, runtime: RuntimeDep) -> EnvelopeList:
     """Every pot of a session, newest first, with its state and counts."""
     await live_service.get_or_raise(session, session_id=session_id)
     rows = await envelopes.list_for_session(session, session_id=session_id)

@@ -44,7 +44,9 @@ def gate_of(runtime: Runtime) -> EnvelopeGate:
 
 
 async def opened(runtime: Runtime, envelope_id: str, *, actor_id: str) -> None:
-    """After the commit of a new pot: load it into the gate, tell the room."""
+    """After the commit of a new pot: load it into the gate, tell the room. The caller holds
+    the session's command lock from before the commit (so the pot's result, published under
+    the same lock, cannot overtake this event)."""
     async with runtime.sessionmaker() as session:
         envelope = await envelopes.get_or_raise(session, envelope_id=envelope_id)
         try:
@@ -55,8 +57,7 @@ async def opened(runtime: Runtime, envelope_id: str, *, actor_id: str) -> None:
             log.exception("envelope_gate_load_failed", envelope_id=envelope_id)
         view = await views.view_of(session, envelope)
     event = {"type": "red_envelope.open", "envelope": view, "at": envelope.created_at.isoformat()}
-    async with runtime.rooms.command_lock(envelope.session_id):
-        await runtime.rooms.publish_priority(envelope.session_id, event, actor_id=actor_id)
+    await runtime.rooms.publish_priority(envelope.session_id, event, actor_id=actor_id)
 
 
 async def closed(runtime: Runtime, envelope_id: str) -> None:

@@ -74,7 +74,9 @@ async def result_payload(session: AsyncSession, envelope: RedEnvelope) -> dict[s
     rows = await grabs_of(session, envelope_id=envelope.id)
     listed = rows[:MAX_RESULT_GRABS]
     lucky = _best(rows)
-    names = await _names(session, {r.account_id for r in listed} | ({lucky.account_id} if lucky else set()))
+    names = await _names(
+        session, {r.account_id for r in listed} | ({lucky.account_id} if lucky else set())
+    )
     state: Literal["finished", "expired"] = (
         "finished" if envelope.status == "finished" else "expired"
     )

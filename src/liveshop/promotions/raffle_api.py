@@ -1,29 +1,26 @@
 """Raffles over HTTP: open in a live session, enter, close (draw and reveal), proof, claim.
 
-Room events follow the live API's rule: under the session's command lock, change, commit,
-then publish (``raffle.open``; ``raffle.closed`` then ``raffle.result``). A raffle whose entry
+Like the live API: under the session's command lock, change, commit, then publish
+(``raffle.open`` here; the close is ``raffle_flows.close_and_publish``). A raffle whose entry
 window has ended is closed by the next request that touches it, or by the sweeper.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop import idempotency
 from liveshop.auth.service import Principal
 from liveshop.deps import CurrentPrincipal, OptionalPrincipal, Runtime, RuntimeDep, SessionDep
-from liveshop.errors import Problem
 from liveshop.live import service as live_service
 from liveshop.orders import service as orders_service
 from liveshop.orders.schemas import OrderOut
 from liveshop.promotions import raffle_service as raffles
+from liveshop.promotions.raffle_flows import close_and_publish, current, proof_url
 from liveshop.promotions.raffle_models import Raffle
 from liveshop.promotions.raffle_proof import Proof
 from liveshop.promotions.raffle_schemas import (
@@ -36,125 +33,8 @@ from liveshop.promotions.raffle_schemas import (
     RaffleYou,
 )
 
-log = structlog.get_logger(__name__)
 router = APIRouter(tags=["raffles"])
 IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
-SWEEP_SECONDS = 1.0
-"""The sweeper's period, at most (``LIVESHOP_SWEEP_INTERVAL_SECONDS`` when shorter)."""
-
-
-def proof_url(runtime: Runtime, raffle_id: str) -> str:
-    return f"{runtime.settings.public_url.rstrip('/')}/raffles/{raffle_id}/proof"
-
-
-# -- close, draw, publish --------------------------------------------------------------------
-
-
-async def _result_event(runtime: Runtime, session: AsyncSession, raffle: Raffle) -> dict[str, Any]:
-    drawn = await raffles.winners(session, raffle_id=raffle.id)
-    assert raffle.drawn_at is not None
-    return {
-        "type": "raffle.result",
-        "raffle_id": raffle.id,
-        "winners": [{"id": winner.account_id, "name": name} for winner, name in drawn],
-        "winners_count": raffle.winners_count,
-        "entrants_count": raffle.entrants_count,
-        "commitment": raffle.commitment,
-        "entrants_hash": raffle.entrants_hash,
-        "public_seed": raffle.public_seed,
-        "server_seed": raffle.server_seed,
-        "proof_url": proof_url(runtime, raffle.id),
-        "at": raffle.drawn_at.isoformat(),
-    }
-
-
-async def close_and_publish(
-    runtime: Runtime,
-    session: AsyncSession,
-    *,
-    raffle_id: str,
-    actor_id: str | None,
-    public_seed: str | None = None,
-    only_if_due: bool = False,
-) -> Raffle:
-    """Close (freeze, and draw when the public seed is known), commit, publish
-    ``raffle.closed`` and ``raffle.result``. ``only_if_due``: only an open raffle whose window
-    has ended (the sweeper, lazy closes), else nothing happens."""
-    raffle = await raffles.get_or_raise(session, raffle_id=raffle_id)
-    # No transaction (on SQLite: no write lock) while waiting for the room's command lock.
-    await session.commit()
-    async with runtime.rooms.command_lock(raffle.session_id):
-        raffle = await raffles.get_or_raise(session, raffle_id=raffle_id, lock=True)
-        now = runtime.clock.now()
-        if only_if_due and not raffles.is_due(raffle, now):
-            await session.commit()
-            return raffle
-        closing = await raffles.close(session, raffle=raffle, now=now, public_seed=public_seed)
-        await session.commit()
-        if closing.froze:
-            assert raffle.closed_at is not None
-            event = {
-                "type": "raffle.closed",
-                "raffle_id": raffle.id,
-                "entrants_count": raffle.entrants_count,
-                "entrants_hash": raffle.entrants_hash,
-                "at": raffle.closed_at.isoformat(),
-            }
-            await runtime.rooms.publish_priority(raffle.session_id, event, actor_id=actor_id)
-        if closing.drew:
-            event = await _result_event(runtime, session, raffle)
-            await runtime.rooms.publish_priority(raffle.session_id, event, actor_id=actor_id)
-    return raffle
-
-
-async def _current(runtime: Runtime, session: AsyncSession, raffle_id: str) -> Raffle:
-    """The raffle, closed first if its window has ended (the lazy close)."""
-    raffle = await raffles.get_or_raise(session, raffle_id=raffle_id)
-    if raffles.is_due(raffle, runtime.clock.now()):
-        raffle = await close_and_publish(
-            runtime, session, raffle_id=raffle_id, actor_id=None, only_if_due=True
-        )
-    return raffle
-
-
-async def sweep_once(runtime: Runtime) -> int:
-    """Close every open raffle whose window has ended; returns how many were due."""
-    async with runtime.sessionmaker() as session:
-        due = await raffles.due(session, now=runtime.clock.now())
-        await session.commit()
-    for raffle_id in due:
-        async with runtime.sessionmaker() as session:
-            try:
-                await close_and_publish(
-                    runtime, session, raffle_id=raffle_id, actor_id=None, only_if_due=True
-                )
-            except Problem as exc:
-                log.warning("raffle_close_failed", raffle_id=raffle_id, code=exc.code)
-    return len(due)
-
-
-async def run_sweeper(runtime: Runtime) -> None:
-    """Close due raffles forever (started by the app's lifespan)."""
-    while True:
-        try:
-            await sweep_once(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("raffle_sweep_failed")
-        await asyncio.sleep(min(SWEEP_SECONDS, runtime.settings.sweep_interval_seconds))
-
-
-def room_promotions(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> Callable[[str], Awaitable[list[dict[str, Any]]]]:
-    """The room snapshot's source of open raffles (``LiveRooms.promotion_sources``)."""
-
-    async def source(session_id: str) -> list[dict[str, Any]]:
-        async with sessionmaker() as session:
-            return await raffles.open_raffles_for_room(session, session_id)
-
-    return source
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -242,8 +122,8 @@ async def create_raffle(
             session, live=live, data=body, actor_id=principal.account_id, now=now
         )
         await session.commit()
-        event = {"type": "raffle.open", "raffle": await raffles.view(session, raffle)}
-        event["at"] = now.isoformat()
+        view = await raffles.view(session, raffle)
+        event = {"type": "raffle.open", "raffle": view, "at": now.isoformat()}
         await runtime.rooms.publish_priority(session_id, event, actor_id=principal.account_id)
     return await _out(runtime, session, raffle)
 
@@ -255,8 +135,7 @@ async def list_raffles(session_id: str, session: SessionDep, runtime: RuntimeDep
     rows = await raffles.list_for_session(session, session_id=session_id)
     now = runtime.clock.now()
     items = [
-        await _current(runtime, session, row.id) if raffles.is_due(row, now) else row
-        for row in rows
+        await current(runtime, session, row.id) if raffles.is_due(row, now) else row for row in rows
     ]
     return RafflePage(items=[await _out(runtime, session, row) for row in items])
 
@@ -266,7 +145,7 @@ async def get_raffle(
     raffle_id: str, principal: OptionalPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> RaffleOut:
     """A raffle; signed in, ``you`` says whether you entered, won, and your prize order."""
-    raffle = await _current(runtime, session, raffle_id)
+    raffle = await current(runtime, session, raffle_id)
     return await _out(runtime, session, raffle, principal)
 
 
@@ -288,7 +167,7 @@ async def enter_raffle(
     runtime: RuntimeDep,
 ) -> JSONResponse:
     """Enter (201); entering again is a no-op (200, the first entry)."""
-    raffle = await _current(runtime, session, raffle_id)
+    raffle = await current(runtime, session, raffle_id)
     raffles.require_open(raffle, runtime.clock.now())
     found = await raffles.entry(session, raffle_id=raffle_id, account_id=principal.account_id)
     if found is not None:
@@ -352,7 +231,7 @@ async def close_raffle(
 )
 async def raffle_proof(raffle_id: str, session: SessionDep, runtime: RuntimeDep) -> Proof:
     """The proof ``liveshop raffle verify`` checks (docs/raffles.md), once drawn."""
-    raffle = await _current(runtime, session, raffle_id)
+    raffle = await current(runtime, session, raffle_id)
     return await raffles.proof(session, raffle=raffle)
 
 
@@ -375,7 +254,7 @@ async def claim_prize(
     runtime: RuntimeDep,
 ) -> JSONResponse:
     """A winner's prize: a paid order at price 0 (201); claiming again returns it (200)."""
-    raffle = await _current(runtime, session, raffle_id)
+    raffle = await current(runtime, session, raffle_id)
     now = runtime.clock.now()
     mine = next(
         (

@@ -24,20 +24,17 @@ from liveshop.catalog import service as catalog_service
 from liveshop.errors import Problem, conflict, forbidden, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.live import service as live_service
-from liveshop.live.models import LiveSession, RoomEvent
-from liveshop.live.moderation_service import can_moderate
+from liveshop.live.models import LiveSession
 from liveshop.orders import promotional
 from liveshop.orders import service as orders_service
 from liveshop.orders.models import Order
 from liveshop.orders.schemas import AddressIn
 from liveshop.promotions import raffle_proof
+from liveshop.promotions.raffle_eligibility import UNAVAILABLE_RULES, check_eligible
 from liveshop.promotions.raffle_models import Raffle, RaffleEntry, RaffleWinner
 from liveshop.promotions.raffle_schemas import RaffleIn
 
 FALLBACK_SOURCE = "{raffle_id}:{entrants_hash}"
-UNAVAILABLE_RULES = frozenset({"follower", "fan_group"})  # no fans domain yet
-PAID_OR_LATER = ("paid", "shipped", "delivered", "completed")
-MAX_KEYWORD_MESSAGES = 500
 
 
 @dataclass(frozen=True)
@@ -206,55 +203,6 @@ async def _entrant_ids(session: AsyncSession, *, raffle_id: str) -> list[str]:
         select(RaffleEntry.account_id).where(RaffleEntry.raffle_id == raffle_id)
     )
     return list(result.scalars())
-
-
-def _not_eligible(detail: str) -> Problem:
-    return forbidden(detail, code="raffle.not_eligible")
-
-
-async def check_eligible(session: AsyncSession, *, raffle: Raffle, principal: Principal) -> None:
-    """403 ``raffle.not_eligible`` unless ``principal`` may enter (managers never may).
-
-    ``keyword`` reads the room event log: flush it first (``LiveRooms.flush_log``).
-    """
-    live = await live_service.get_or_raise(session, session_id=raffle.session_id)
-    if await can_moderate(
-        session, principal=principal, anchor_id=live.anchor_id, session_id=live.id
-    ):
-        raise _not_eligible("the anchor and the session's operators cannot enter its raffles")
-    account_id = principal.account_id
-    if raffle.eligibility == "keyword":
-        keyword = (raffle.keyword or "").casefold()
-        result = await session.execute(
-            select(RoomEvent.payload)
-            .where(
-                RoomEvent.session_id == raffle.session_id,
-                RoomEvent.account_id == account_id,
-                RoomEvent.type == "chat",
-                RoomEvent.at >= raffle.opened_at,
-                RoomEvent.at < raffle.closes_at,
-            )
-            .order_by(RoomEvent.id.desc())
-            .limit(MAX_KEYWORD_MESSAGES)
-        )
-        if not any(keyword in str(p.get("text", "")).casefold() for p in result.scalars()):
-            raise _not_eligible(f"chat {raffle.keyword!r} in the room during the raffle to enter")
-    elif raffle.eligibility == "bought_in_session":
-        # The orders domain offers no such query; a read of its table, nothing more.
-        result = await session.execute(
-            select(Order.id)
-            .where(
-                Order.buyer_id == account_id,
-                Order.live_session_id == raffle.session_id,
-                Order.status.in_(PAID_OR_LATER),
-                Order.source != "raffle",
-            )
-            .limit(1)
-        )
-        if result.first() is None:
-            raise _not_eligible("only fans who bought (and paid) in this session may enter")
-    elif raffle.eligibility != "everyone":
-        raise _not_eligible(f"eligibility {raffle.eligibility!r} is not available")
 
 
 def require_open(raffle: Raffle, now: datetime) -> None:
