@@ -231,6 +231,53 @@ def bench_room(
     raise typer.Exit(run_room(cfg, json_output=json_output))
 
 
+@bench_app.command("flash-sale")
+def bench_flash_sale(
+    mode: Annotated[
+        str, typer.Option(help="embedded (SQLite, 1 server) or cluster (PostgreSQL+Redis, 2).")
+    ] = "embedded",
+    buyers: Annotated[int, typer.Option(help="Distinct buyers (limit 1 each).", min=1)] = 20_000,
+    stock: Annotated[int, typer.Option(help="Units on sale.", min=1, max=100_000)] = 1_000,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line instead of the table.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(help="Client connections in all (one request each at a time).", min=1)
+    ] = 1000,
+    workers: Annotated[int, typer.Option(help="Client processes.", min=1)] = 2,
+    burst: Annotated[
+        int, typer.Option(help="Requests of the sold-out and the GET /healthz bursts.", min=0)
+    ] = 10_000,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the naive baseline (LIVESHOP_FLASH_MODE=naive).")
+    ] = True,
+    postgres_url: Annotated[
+        str, typer.Option(help="cluster: an admin URL; a fresh database is made beside it.")
+    ] = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+    redis_url: Annotated[str, typer.Option(help="cluster: the shared Redis.")] = (
+        "redis://127.0.0.1:6379/0"
+    ),
+) -> None:
+    """Flash sale: N buyers race for M units over HTTP; the stock gate vs the naive baseline."""
+    from liveshop.benchmarks.flash import FlashBenchConfig
+    from liveshop.benchmarks.flash import main as run_flash
+
+    if mode not in ("embedded", "cluster"):
+        raise typer.BadParameter("embedded or cluster", param_hint="--mode")
+    cfg = FlashBenchConfig(
+        mode="cluster" if mode == "cluster" else "embedded",
+        buyers=buyers,
+        stock=stock,
+        concurrency=concurrency,
+        workers=workers,
+        burst=burst,
+        baseline=baseline,
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+    )
+    raise typer.Exit(run_flash(cfg, json_output=json_output))
+
+
 @app.command()
 def watch(
     session_id: Annotated[str, typer.Argument(help="The live session to join.")],

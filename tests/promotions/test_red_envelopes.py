@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from liveshop.auth import service as auth_service
+from liveshop.auth.models import Account, AccountRole
 from liveshop.clock import FrozenClock
 from liveshop.deps import Runtime
 from liveshop.live.events import parse_event
@@ -68,21 +69,19 @@ async def _wallet_total(runtime: Runtime, actors: list[Actor]) -> int:
 
 
 async def _fans(runtime: Runtime, n: int) -> list[Actor]:
-    """``n`` signed-in fans, made in one transaction (``make_account`` makes one per call)."""
+    """``n`` signed-in fans built straight into the database in one transaction (no password:
+    hashing 200 of them would cost more than the grabs under test)."""
     fans = []
     now = runtime.clock.now()
     async with runtime.sessionmaker() as s:
         for i in range(n):
             email = f"fan{i}-{uuid.uuid4().hex[:6]}@example.com"
-            account = await auth_service.create(
-                s,
-                email=email,
-                password="correct horse battery",
-                display_name=f"Fan {i}",
-                roles=("fan",),
-                passwords=runtime.passwords,
-                now=now,
+            account = Account(
+                email=email, password_hash="!", display_name=f"Fan {i}", created_at=now
             )
+            s.add(account)
+            await s.flush()
+            s.add(AccountRole(account_id=account.id, role="fan"))
             token, _ = await auth_service.issue_token(
                 s, account_id=account.id, now=now, ttl=timedelta(days=1)
             )
@@ -162,8 +161,10 @@ async def test_a_viewer_sees_the_pot_open_and_its_result_once_every_share_is_tak
 
 
 async def test_two_hundred_concurrent_grabbers_take_exactly_fifty_shares(
-    live_room: Room, client: Any, runtime: Runtime, gate_kind: str
+    live_room: Room, client: Any, runtime: Runtime, gate_kind: str, backend: str
 ) -> None:
+    if (backend, gate_kind) == ("sqlite", "redis"):
+        pytest.skip("several nodes (the Redis gate) need PostgreSQL; see Settings")
     envelope = await _funded(client, live_room, amount_minor=5000, count=50)
     fans = await _fans(runtime, 200)
     responses = await asyncio.gather(*(_grab(client, envelope["id"], fan) for fan in fans))

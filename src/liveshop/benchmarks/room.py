@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import sqlite3
 import subprocess
 import tempfile
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -37,6 +38,18 @@ from liveshop.benchmarks import server as bench_server
 from liveshop.benchmarks.room_clients import ChatterJob, ViewerJob, chatter_worker, viewer_worker
 
 Mode = Literal["batched", "naive"]
+
+
+def percentile(values: Sequence[int] | Sequence[float], q: float) -> float | None:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100): the smallest value with at least
+    ``q`` % of the values at or below it; None for no values."""
+    if not values:
+        return None
+    if not 0 < q <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {q}")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered) / 100))
+    return float(ordered[rank - 1])
 VIEWERS_PER_WORKER = 2500
 DEMO_FANS = ("fan1", "fan2", "fan3")
 Say = Callable[[str], None]
@@ -76,6 +89,7 @@ class ModeResult:
     rss_before_kb: int = 0
     rss_idle_kb: int = 0
     window_s: float = 0.0
+    window_started_at: float = 0.0  # Unix time, to line the window up with server logs
     events: int = 0  # room events delivered to the (reading) viewers in the window
     chat: int = 0  # of which chat messages
     frames: int = 0
@@ -83,6 +97,7 @@ class ModeResult:
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     machine_busy: float = 0.0  # share of all cores busy during the window
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
     chat_sent: int = 0
     likes_sent: int = 0
     chatter_errors: dict[str, int] = field(default_factory=dict)
@@ -108,12 +123,17 @@ class ModeResult:
     def deliveries_per_cpu_s(self) -> float | None:
         return self.events / self.server_cpu_s if self.server_cpu_s else None
 
+    @property
+    def other_cpu_util(self) -> float:
+        """Cores busy with neither the server nor the bench's clients (other work on the box)."""
+        if not self.window_s:
+            return 0.0
+        ours = (self.server_cpu_s + self.client_cpu_s) / self.window_s
+        return max(0.0, self.machine_busy * self.cores - ours)
+
     def percentile_ms(self, q: float) -> float | None:
-        if not self.latencies_us:
-            return None
-        ordered = sorted(self.latencies_us)
-        index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-        return ordered[index] / 1000
+        value = percentile(self.latencies_us, q)
+        return None if value is None else value / 1000
 
 
 # -- the server side --------------------------------------------------------------------------
@@ -344,6 +364,7 @@ def run_mode(mode: Mode, cfg: RoomBenchConfig, say: Say, bar: Any) -> ModeResult
             cpu0, busy0 = server.cpu_seconds(), _machine_jiffies()
             clients0 = _clients_cpu([*workers, chatter])
             t0 = time.perf_counter()
+            result.window_started_at = time.time()
             _sleep(bar, f"{mode}: measuring", cfg.seconds)
             result.window_s = time.perf_counter() - t0
             result.server_cpu_s = server.cpu_seconds() - cpu0

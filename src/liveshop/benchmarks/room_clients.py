@@ -129,7 +129,9 @@ class _Viewer:
                 backlog = owner.backlog
                 backlog["frames"] += 1
                 backlog["bytes"] += len(data)
-                backlog["chat"] += data.count(_CHAT[0]) + data.count(_CHAT[1])
+                chat = data.count(_CHAT[0]) + data.count(_CHAT[1])
+                backlog["chat"] += chat
+                backlog["frames_with_chat"] += 1 if chat else 0
                 backlog["counters"] += data.count(b'"type":"counters"')
             return
         if not owner.measuring:

@@ -6,9 +6,9 @@ Plain async functions, ``session`` first, no HTTP. They flush but never commit: 
 A grab, step by step (:func:`grab`):
 
 1. the pot's row says whether it is open (``envelope.not_open``, ``envelope.expired``,
-   ``envelope.empty``) and whether this user holds a share (``envelope.already_grabbed``);
+   ``envelope.empty``; ``envelope.already_grabbed`` for an account that holds a share);
 2. the gate decides atomically: the user's share and its amount (rebuilt from the database
-   first when the gate lacks the pot);
+   first when the gate lacks the pot), or ``already`` for an account that grabbed before;
 3. in the caller's transaction: a guarded UPDATE of the pot row (still active, open, not
    expired, a share left, enough left for everyone after), the grab row (unique per user) and
    the wallet credit (``envelope_grab``). The reply goes out after the commit, so a share a
@@ -261,10 +261,17 @@ async def grab(
 ) -> GrabResult:
     """Take one share for ``account_id`` and credit it to the wallet (see the module doc)."""
     envelope = await get_or_raise(session, envelope_id=envelope_id)
-    if await grab_of(session, envelope_id=envelope_id, account_id=account_id) is not None:
-        raise _already()
-    require_grabbable(envelope, now)
+    try:
+        require_grabbable(envelope, now)
+    except Problem:
+        if await grab_of(session, envelope_id=envelope_id, account_id=account_id) is not None:
+            raise _already() from None
+        raise
     decision = await _decide(session, gate=gate, envelope=envelope, account_id=account_id)
+    if decision.outcome == "already" and await grab_of(
+        session, envelope_id=envelope_id, account_id=account_id
+    ):
+        raise _already()  # written before; otherwise a decision never written: write it now
     if decision.outcome == "closed":
         raise conflict("envelope.expired", "the red envelope has expired")
     if not decision.holds:
