@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -174,3 +175,26 @@ def test_the_demo_live_session_is_live_and_its_room_can_be_joined(demo_server: s
     assert done.returncode == 0, done.stderr
     assert "Autumn tea & knitwear live (live)" in done.stdout
     assert "Hello from the demo test" in done.stdout
+
+
+def test_the_demo_promotion_script_runs_a_flash_sale_an_envelope_and_a_raffle(
+    demo_server: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from liveshop.promotions.raffle_proof import parse_proof, verify
+    from liveshop.simulate.promotions import Script, one_cycle
+
+    async def cycle() -> Any:
+        async with httpx.AsyncClient(base_url=demo_server, timeout=30) as http:
+            return await one_cycle(http, Script(base_url=demo_server, fans=6), 0)
+
+    done = asyncio.run(cycle())
+    assert done.flash_sale_id and done.bought == 3 and done.sold_out == 3
+    assert done.envelope_id and len(done.grabbed_minor) == 3 and sum(done.grabbed_minor) == 888
+    assert done.raffle_id and done.entrants == 6 and len(done.winners) == 1
+    with httpx.Client(base_url=demo_server, timeout=10) as http:
+        proof = http.get(f"/raffles/{done.raffle_id}/proof")
+        assert verify(parse_proof(proof.content)).winners == done.winners
+        sale = http.get(f"/flash-sales/{done.flash_sale_id}").json()
+        assert sale["left"] == 0

@@ -162,6 +162,10 @@ async def _admin_create(settings: Settings, email: str, password: str, name: str
 def demo(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    promotions: Annotated[
+        bool,
+        typer.Option(help="Run a flash sale, a red envelope and a raffle every few minutes."),
+    ] = True,
 ) -> None:
     """Migrate, seed the demo data and serve: the embedded platform on one laptop."""
     from liveshop import migrate
@@ -185,7 +189,35 @@ def demo(
     console.print("Payments use the built-in sandbox provider: approve on its pay page.")
     _print_logins(data.logins)
     console.print("How to buy a demo product step by step: docs/quickstart.md. Ctrl-C stops.")
+    if promotions and data.session_id:
+        console.print(
+            "Simulated promotions: a flash sale, a red envelope and a raffle every few minutes"
+            " (--no-promotions turns them off)."
+        )
+        _start_promotions(base)
     serve(host=host, port=port)
+
+
+def _start_promotions(base: str) -> None:
+    """The demo's promotion script in a daemon thread, once the server answers."""
+    import threading
+    import time
+
+    import httpx
+
+    from liveshop.simulate.promotions import Script, run
+
+    def target() -> None:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        asyncio.run(run(Script(base_url=base)))
+
+    threading.Thread(target=target, name="demo-promotions", daemon=True).start()
 
 
 @bench_app.command("room")

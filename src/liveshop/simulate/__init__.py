@@ -1,0 +1,1 @@
+"""Simulated traffic for the demo and the benchmarks."""
