@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: demo test lint bench venv venv-dev clean
 
@@ -38,8 +39,10 @@ lint: venv-dev
 	$(VENV)/bin/ruff check src tests migrations
 	$(VENV)/bin/mypy src
 
+# The room fan-out benchmark (docs/performance.md), batched hub then naive hub: ~2 minutes.
+# More: make bench BENCH_ARGS="--viewers 5000 --json"
 bench: venv
-	$(VENV)/bin/liveshop bench room --viewers 500 --seconds 5 --warmup 2
+	$(VENV)/bin/liveshop bench room $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

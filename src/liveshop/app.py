@@ -38,6 +38,9 @@ from liveshop.orders.scheduled import run_sweeper
 from liveshop.payments.api import router as payments_router
 from liveshop.payments.sandbox import SandboxProvider
 from liveshop.payments.sandbox_api import router as sandbox_router
+from liveshop.promotions.coupon_api import router as coupon_router
+from liveshop.promotions.coupon_flows import room_promotions as coupon_promotions
+from liveshop.promotions.coupon_flows import run_sweeper as run_coupon_sweeper
 from liveshop.promotions.envelope_api import router as envelope_router
 from liveshop.promotions.envelope_flows import GATE as ENVELOPE_GATE
 from liveshop.promotions.envelope_flows import room_promotions as envelope_promotions
@@ -137,6 +140,7 @@ def create_app(
         rooms.promotion_sources.append(raffle_promotions(sessionmaker))
         runtime.extras[ENVELOPE_GATE] = make_envelope_gate(redis)
         rooms.promotion_sources.append(envelope_promotions(sessionmaker))
+        rooms.promotion_sources.append(coupon_promotions(sessionmaker))
         await flash_sales.start()
         app.state.runtime = runtime
         tasks: list[asyncio.Task[Any]] = []
@@ -148,6 +152,7 @@ def create_app(
             tasks.append(
                 asyncio.create_task(run_envelope_sweeper(runtime), name="envelope-sweeper")
             )
+            tasks.append(asyncio.create_task(run_coupon_sweeper(runtime), name="coupon-sweeper"))
         log.info(
             "started",
             database=engine.url.render_as_string(hide_password=True),
@@ -224,6 +229,7 @@ def create_app(
         flash_router,
         raffle_router,
         envelope_router,
+        coupon_router,
         wallet_router,
         ws_router,
         moderation_router,

@@ -7,13 +7,14 @@ from liveshop.inventory import models as inventory_models
 from liveshop.live import models as live_models
 from liveshop.orders import models as orders_models
 from liveshop.payments import models as payments_models
-from liveshop.promotions import envelope_models, flash_models, raffle_models
+from liveshop.promotions import coupon_models, envelope_models, flash_models, raffle_models
 from liveshop.wallet import models as wallet_models
 
 __all__ = [
     "IdempotencyRecord",
     "auth_models",
     "catalog_models",
+    "coupon_models",
     "envelope_models",
     "flash_models",
     "inventory_models",

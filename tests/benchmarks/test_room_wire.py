@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+
 import pytest
 
 from liveshop.benchmarks.room_wire import (

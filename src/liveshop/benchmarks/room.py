@@ -50,6 +50,8 @@ def percentile(values: Sequence[int] | Sequence[float], q: float) -> float | Non
     ordered = sorted(values)
     rank = max(1, math.ceil(q * len(ordered) / 100))
     return float(ordered[rank - 1])
+
+
 VIEWERS_PER_WORKER = 2500
 DEMO_FANS = ("fan1", "fan2", "fan3")
 Say = Callable[[str], None]

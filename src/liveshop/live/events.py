@@ -10,6 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from liveshop.promotions.coupon_events import (
+    COUPON_PRIORITY_TYPES,
+    CouponDropEndedEvent,
+    CouponDropEvent,
+)
 from liveshop.promotions.envelope_events import (
     ENVELOPE_PRIORITY_TYPES,
     RedEnvelopeOpenEvent,
@@ -194,7 +199,9 @@ RoomEventModel = Annotated[
     | RaffleClosedEvent
     | RaffleResultEvent
     | RedEnvelopeOpenEvent
-    | RedEnvelopeResultEvent,
+    | RedEnvelopeResultEvent
+    | CouponDropEvent
+    | CouponDropEndedEvent,
     Field(discriminator="type"),
 ]
 PRIORITY_TYPES = frozenset(
@@ -211,6 +218,7 @@ PRIORITY_TYPES = frozenset(
     | FLASH_PRIORITY_TYPES
     | RAFFLE_PRIORITY_TYPES
     | ENVELOPE_PRIORITY_TYPES
+    | COUPON_PRIORITY_TYPES
 )
 EVENT_TYPES = PRIORITY_TYPES | {"chat", "counters", "flash.stock"}
 

@@ -64,6 +64,10 @@ def apply_event(snapshot: dict[str, Any], event: dict[str, Any]) -> dict[str, An
         _put_promotion(state, event["envelope"])
     elif kind == "red_envelope.result":  # only pots still open are listed
         _drop_promotion(state, event["result"]["id"])
+    elif kind == "coupon.drop":
+        _put_promotion(state, event["drop"])
+    elif kind == "coupon.drop_ended":  # only running drops are listed
+        _drop_promotion(state, event["drop_id"])
     elif kind == "counters":
         state["counters"] = {k: v for k, v in event.items() if k != "seq"}
     return state

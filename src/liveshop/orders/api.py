@@ -42,7 +42,17 @@ async def merchant_scope(session: AsyncSession, principal: Principal) -> Sequenc
     "/orders",
     status_code=201,
     response_model=OrderOut,
-    responses={409: {"description": "stock.insufficient, idempotency.key_reused"}},
+    responses={
+        404: {"description": "coupon.not_found, live.session_not_found"},
+        409: {
+            "description": "stock.insufficient, idempotency.key_reused, coupon.used, "
+            "coupon.expired, coupon.not_yet_valid, live.not_live"
+        },
+        422: {
+            "description": "coupon.not_applicable, coupon.min_spend_not_met, "
+            "coupon.not_stackable, coupon.duplicate"
+        },
+    },
 )
 async def create_order(
     body: OrderIn,
@@ -51,7 +61,8 @@ async def create_order(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
-    """Buy now: reserve stock near the buyer and open a pending-payment order."""
+    """Buy now: reserve stock near the buyer and open a pending-payment order; coupons
+    (``coupon_ids``) are applied and marked used by it."""
     now = runtime.clock.now()
 
     async def action() -> OrderOut:
@@ -62,6 +73,8 @@ async def create_order(
             address=body.shipping_address,
             now=now,
             payment_window=timedelta(seconds=runtime.settings.payment_window_seconds),
+            live_session_id=body.live_session_id,
+            coupon_ids=body.coupon_ids,
         )
         return await orders.to_out(session, order)
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
+Id = Annotated[str, StringConstraints(min_length=1, max_length=26)]
 OrderStatus = Literal[
     "pending_payment", "paid", "shipped", "delivered", "completed", "cancelled", "expired"
 ]
@@ -41,12 +42,15 @@ class OrderLineIn(BaseModel):
 
 
 class OrderIn(BaseModel):
-    """A "buy now" checkout: one or more lines of one merchant, and an address."""
+    """A "buy now" checkout: one or more lines of one merchant, and an address; optionally
+    the live session it is bought in and coupons to apply (docs/promotions.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
     shipping_address: AddressIn
+    live_session_id: str | None = Field(default=None, min_length=1, max_length=26)
+    coupon_ids: list[Id] = Field(default_factory=list, max_length=5)
 
 
 class OrderLineOut(BaseModel):
@@ -68,6 +72,17 @@ class AllocationOut(BaseModel):
     status: str
 
 
+class OrderCouponOut(BaseModel):
+    """A coupon the order used and what it took off; ``released_at`` once the order was
+    cancelled or expired and the coupon went back to the buyer."""
+
+    coupon_id: str
+    template_id: str
+    title: str
+    amount_minor: int
+    released_at: datetime | None
+
+
 class OrderOut(BaseModel):
     id: str
     status: OrderStatus
@@ -81,6 +96,8 @@ class OrderOut(BaseModel):
     refunded_minor: int
     lines: list[OrderLineOut]
     allocations: list[AllocationOut]
+    coupons: list[OrderCouponOut] = []
+    live_session_id: str | None = None
     shipping_address: dict[str, Any]
     carrier: str | None
     tracking_number: str | None

@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveshop.catalog import service as catalog_service
 from liveshop.errors import Problem, conflict, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.inventory.geo import city_coordinates
+from liveshop.orders.cart import check_live_session, price_lines
 from liveshop.orders.models import Order, OrderLine, OrderStatusChange
 from liveshop.orders.schemas import (
     AddressIn,
@@ -27,6 +27,7 @@ from liveshop.orders.schemas import (
     OrderLineOut,
     OrderOut,
 )
+from liveshop.promotions import coupon_checkout
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pending_payment": ("paid", "cancelled", "expired"),
@@ -68,36 +69,21 @@ async def create(
     address: AddressIn,
     now: datetime,
     payment_window: timedelta,
+    live_session_id: str | None = None,
+    coupon_ids: Sequence[str] = (),
 ) -> Order:
-    """Place a pending-payment order: snapshot prices, reserve stock near the buyer."""
-    quantities: dict[str, int] = {}
-    for line in lines:
-        quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
-    skus = await catalog_service.get_skus(session, sku_ids=list(quantities))
-    for index, line in enumerate(lines):
-        found = skus.get(line.sku_id)
-        if found is None or not found[0].is_active or found[1].status != "published":
-            raise invalid(
-                "order.sku_unavailable",
-                f"SKU {line.sku_id} does not exist or is not on sale",
-                f"lines.{index}.sku_id",
-            )
-    merchants = {product.merchant_id for _, product in skus.values()}
-    if len(merchants) != 1:
-        raise invalid(
-            "order.multiple_merchants",
-            "one order holds the products of one merchant: place one order per merchant",
-            "lines",
-        )
-    currencies = {sku.currency for sku, _ in skus.values()}
-    if len(currencies) != 1:
-        raise invalid("order.mixed_currencies", "all lines must be in one currency", "lines")
+    """Place a pending-payment order: snapshot prices, apply coupons, reserve stock near the
+    buyer. ``live_session_id`` records the live session it is bought in."""
+    cart = await price_lines(session, lines=lines)
+    skus, quantities = cart.skus, cart.quantities
+    if live_session_id is not None:
+        await check_live_session(session, live_session_id=live_session_id)
     destination = destination_of(address)
     order = Order(
         buyer_id=buyer_id,
-        merchant_id=merchants.pop(),
+        merchant_id=cart.merchant_id,
         status="pending_payment",
-        currency=currencies.pop(),
+        currency=cart.currency,
         subtotal_minor=0,
         discount_minor=0,
         shipping_minor=0,
@@ -108,6 +94,7 @@ async def create(
         destination_lon=destination[1],
         created_at=now,
         expires_at=now + payment_window,
+        live_session_id=live_session_id,
     )
     session.add(order)
     await session.flush()
@@ -131,6 +118,16 @@ async def create(
         subtotal += row.line_total_minor
         requests.append(inventory.AllocationRequest(sku.id, quantity, row.id))
     order.subtotal_minor = subtotal
+    if coupon_ids:
+        applied = await coupon_checkout.redeem(
+            session,
+            account_id=buyer_id,
+            coupon_ids=coupon_ids,
+            cart=cart.coupon_cart(live_session_id),
+            order_id=order.id,
+            now=now,
+        )
+        order.discount_minor = applied.discount_minor
     order.total_minor = subtotal - order.discount_minor + order.shipping_minor
     await inventory.allocate(
         session,
@@ -238,6 +235,8 @@ async def to_out(session: AsyncSession, order: Order) -> OrderOut:
             )
             for r in reservations
         ],
+        coupons=await coupon_checkout.order_coupons(session, order_id=order.id),
+        live_session_id=order.live_session_id,
         shipping_address=order.shipping_address,
         carrier=order.carrier,
         tracking_number=order.tracking_number,
@@ -326,6 +325,7 @@ async def expire(session: AsyncSession, *, order: Order, now: datetime) -> None:
     """An unpaid order past its window: release its stock."""
     await transition(session, order=order, to="expired", now=now, note="payment window passed")
     await inventory.release_for_order(session, order_id=order.id, now=now, note="order expired")
+    await coupon_checkout.release_for_order(session, order_id=order.id, now=now)
 
 
 async def cancel(
@@ -345,6 +345,7 @@ async def cancel(
         cancel_reason=reason or None,
     )
     await inventory.release_for_order(session, order_id=order.id, now=now, note="order cancelled")
+    await coupon_checkout.release_for_order(session, order_id=order.id, now=now)
 
 
 async def ship(
