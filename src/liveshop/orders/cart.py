@@ -1,0 +1,71 @@
+"""Checkout's cart: lines resolved to the SKUs of one merchant in one currency, and the
+session an order is bought in. Shared by checkout and the coupon quote (``POST
+/orders/quote``), so both refuse the same carts with the same codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from liveshop.catalog import service as catalog_service
+from liveshop.catalog.models import Product, Sku
+from liveshop.errors import conflict, invalid
+from liveshop.live import service as live_service
+from liveshop.orders.schemas import OrderLineIn
+from liveshop.promotions.coupon_checkout import Cart
+from liveshop.promotions.coupon_math import CartLine
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCart:
+    """Checkout lines resolved to SKUs of one merchant, one currency, quantities per SKU."""
+
+    merchant_id: str
+    currency: str
+    skus: dict[str, tuple[Sku, Product]]
+    quantities: dict[str, int]
+
+    def coupon_cart(self, live_session_id: str | None) -> Cart:
+        """The cart as the coupons see it (lines at the SKUs' current prices)."""
+        lines = [
+            CartLine(sku_id, self.merchant_id, self.skus[sku_id][0].price_minor, quantity)
+            for sku_id, quantity in self.quantities.items()
+        ]
+        return Cart(lines=lines, currency=self.currency, live_session_id=live_session_id)
+
+
+async def price_lines(session: AsyncSession, *, lines: Sequence[OrderLineIn]) -> PricedCart:
+    """Resolve checkout lines (``order.sku_unavailable``, ``order.multiple_merchants``,
+    ``order.mixed_currencies``)."""
+    quantities: dict[str, int] = {}
+    for line in lines:
+        quantities[line.sku_id] = quantities.get(line.sku_id, 0) + line.quantity
+    skus = await catalog_service.get_skus(session, sku_ids=list(quantities))
+    for index, line in enumerate(lines):
+        found = skus.get(line.sku_id)
+        if found is None or not found[0].is_active or found[1].status != "published":
+            raise invalid(
+                "order.sku_unavailable",
+                f"SKU {line.sku_id} does not exist or is not on sale",
+                f"lines.{index}.sku_id",
+            )
+    merchants = {product.merchant_id for _, product in skus.values()}
+    if len(merchants) != 1:
+        raise invalid(
+            "order.multiple_merchants",
+            "one order holds the products of one merchant: place one order per merchant",
+            "lines",
+        )
+    currencies = {sku.currency for sku, _ in skus.values()}
+    if len(currencies) != 1:
+        raise invalid("order.mixed_currencies", "all lines must be in one currency", "lines")
+    return PricedCart(merchants.pop(), currencies.pop(), skus, quantities)
+
+
+async def check_live_session(session: AsyncSession, *, live_session_id: str) -> None:
+    """An order can be tagged as bought in a session only while it is live."""
+    live = await live_service.get_or_raise(session, session_id=live_session_id)
+    if live.status != "live":
+        raise conflict("live.not_live", "the live session is not on air")
