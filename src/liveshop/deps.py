@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from liveshop.auth import service as auth_service
 from liveshop.auth.passwords import Passwords
 from liveshop.auth.service import Principal
+from liveshop.auth.token_cache import TokenCache
 from liveshop.clock import Clock
 from liveshop.config import Settings
 from liveshop.errors import Problem
@@ -39,6 +40,7 @@ class Runtime:
     payments: PaymentProvider
     rooms: LiveRooms
     redis: Redis | None = None
+    token_cache: TokenCache | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,9 +81,7 @@ async def optional_principal(
     token = bearer_token(request)
     if token is None:
         return None
-    principal = await auth_service.principal_for_token(
-        session, token=token, now=runtime.clock.now()
-    )
+    principal = await _principal(session, runtime, token)
     if principal is None:
         raise Problem(
             401,
@@ -89,6 +89,24 @@ async def optional_principal(
             "the token is unknown, expired or revoked",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    return principal
+
+
+async def _principal(session: AsyncSession, runtime: Runtime, token: str) -> Principal | None:
+    """The token's principal, from the runtime's token cache when it is fresh there."""
+    if not auth_service.token_shape_ok(token):
+        return None
+    now = runtime.clock.now()
+    token_hash = auth_service.hash_token(token)
+    cache = runtime.token_cache
+    if cache is not None and (cached := cache.get(token_hash, now=now)) is not None:
+        return cached
+    found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
+    if found is None:
+        return None
+    principal, expires_at = found
+    if cache is not None:
+        cache.put(token_hash, principal, token_expires_at=expires_at)
     return principal
 
 

@@ -235,3 +235,43 @@ async def test_cancelling_the_writer_during_a_stuck_write_cancels_the_write() ->
     await asyncio.sleep(0.01)
     assert socket.sent == []  # the cancelled write did not go out later
     await hub.close()
+
+
+@pytest.mark.parametrize("mode", ["batched", "naive"])
+async def test_priority_events_ticked_out_before_the_first_message_is_sent_are_not_lost(
+    mode: str,
+) -> None:
+    """A joiner's snapshot is current at seq s; events with a later seq that went out while
+    the snapshot was on its way come right after it, those at or before s do not."""
+    hub, _ = make_hub(tick_ms=10 if mode == "naive" else 10_000, mode=mode)
+    socket = Socket()
+    conn = hub.connection(viewer="v", account_id="v", send=socket.send)
+    await hub.join("r", conn)  # joined, the first message not sent yet
+    for i in range(1, 4):
+        await hub.publish_priority("r", {"type": "announcement", "text": f"a{i}"})
+    await hub.publish("r", {"type": "chat", "id": "c", "text": "chat is not kept"})
+    if mode == "batched":
+        await hub.flush(hub.rooms["r"])
+    else:
+        for _ in range(100):
+            if conn.early is not None and len(conn.early) == 3:
+                break
+            await asyncio.sleep(0.005)
+    assert socket.sent == []  # nothing is written before the first message
+    conn.start(1)  # the snapshot was current at seq 1
+    writer = asyncio.create_task(conn.drain())
+    for _ in range(100):
+        if socket.sent:
+            break
+        await asyncio.sleep(0.001)
+    frame = orjson.loads(socket.sent[0])
+    assert frame["seq"] == 3
+    assert [(e["seq"], e["text"]) for e in frame["events"]] == [(2, "a2"), (3, "a3")]
+    assert conn.ready and conn.early is None
+    late = hub.connection(viewer="w", account_id="w", send=Socket().send)
+    await hub.join("r", late)
+    late.start(3)
+    assert not late.queue  # nothing held after its seq: nothing extra to send
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    await hub.close()

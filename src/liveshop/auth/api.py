@@ -17,7 +17,14 @@ from liveshop.auth.schemas import (
     SignUp,
     TokenOut,
 )
-from liveshop.deps import AdminPrincipal, CurrentPrincipal, RuntimeDep, SessionDep, client_ip
+from liveshop.deps import (
+    AdminPrincipal,
+    CurrentPrincipal,
+    RuntimeDep,
+    SessionDep,
+    bearer_token,
+    client_ip,
+)
 from liveshop.errors import Problem
 
 router = APIRouter(tags=["auth"])
@@ -73,12 +80,14 @@ async def sign_in(
 
 @router.post("/auth/signout", status_code=204)
 async def sign_out(
-    principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+    request: Request, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Revoke the token used for this request."""
     assert principal.token_id is not None
     await auth_service.revoke_token(session, token_id=principal.token_id, now=runtime.clock.now())
     await session.commit()
+    if runtime.token_cache is not None and (token := bearer_token(request)) is not None:
+        runtime.token_cache.forget_token(auth_service.hash_token(token))
     return Response(status_code=204)
 
 
@@ -106,20 +115,24 @@ async def list_accounts(
 
 @router.post("/admin/accounts/{account_id}/roles", response_model=AccountOut)
 async def grant_role(
-    account_id: str, body: RoleChange, _: AdminPrincipal, session: SessionDep
+    account_id: str, body: RoleChange, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> AccountOut:
     await auth_service.grant_role(session, account_id=account_id, role=body.role)
     await session.commit()
+    if runtime.token_cache is not None:
+        runtime.token_cache.forget_account(account_id)
     account = await auth_service.get_or_raise(session, account_id=account_id)
     return await auth_service.to_out(session, account)
 
 
 @router.delete("/admin/accounts/{account_id}/roles/{role}", response_model=AccountOut)
 async def revoke_role(
-    account_id: str, role: Role, _: AdminPrincipal, session: SessionDep
+    account_id: str, role: Role, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> AccountOut:
     await auth_service.revoke_role(session, account_id=account_id, role=role)
     await session.commit()
+    if runtime.token_cache is not None:
+        runtime.token_cache.forget_account(account_id)
     account = await auth_service.get_or_raise(session, account_id=account_id)
     return await auth_service.to_out(session, account)
 

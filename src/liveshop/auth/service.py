@@ -161,12 +161,22 @@ async def principal_for_token(
     session: AsyncSession, *, token: str, now: datetime
 ) -> Principal | None:
     """The principal of a valid (known, unexpired, unrevoked, active) token."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
-        return None
+    found = await principal_and_expiry(session, token_hash=hash_token(token), now=now)
+    return found[0] if found is not None and token_shape_ok(token) else None
+
+
+def token_shape_ok(token: str) -> bool:
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 128
+
+
+async def principal_and_expiry(
+    session: AsyncSession, *, token_hash: str, now: datetime
+) -> tuple[Principal, datetime] | None:
+    """The principal of a valid token given by its hash, and when the token expires."""
     result = await session.execute(
         select(ApiToken, Account)
         .join(Account, Account.id == ApiToken.account_id)
-        .where(ApiToken.token_hash == hash_token(token))
+        .where(ApiToken.token_hash == token_hash)
     )
     row = result.one_or_none()
     if row is None:
@@ -175,7 +185,8 @@ async def principal_for_token(
     if api_token.revoked_at is not None or api_token.expires_at <= now or not account.is_active:
         return None
     roles = frozenset(await roles_of(session, account_id=account.id))
-    return Principal(account.id, account.email, account.display_name, roles, api_token.id)
+    principal = Principal(account.id, account.email, account.display_name, roles, api_token.id)
+    return principal, api_token.expires_at
 
 
 async def revoke_token(session: AsyncSession, *, token_id: str, now: datetime) -> None:

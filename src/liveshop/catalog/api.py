@@ -114,12 +114,14 @@ async def create_merchant(
 
 @router.post("/admin/merchants/{merchant_id}/members", status_code=204)
 async def add_member(
-    merchant_id: str, body: MemberIn, _: AdminPrincipal, session: SessionDep
+    merchant_id: str, body: MemberIn, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> None:
     await catalog.add_member(
         session, merchant_id=merchant_id, account_id=body.account_id, role=body.role
     )
     await session.commit()
+    if runtime.token_cache is not None:  # the merchant role is new: drop its cached principal
+        runtime.token_cache.forget_account(body.account_id)
 
 
 @router.post("/admin/categories", status_code=201, response_model=CategoryOut)

@@ -137,8 +137,9 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
     reader: asyncio.Task[None] | None = None
     try:
         await rooms.broker.add_viewer(session_id, viewer)
-        await ws.send_text(await _first_message(rooms, session_id, hello, principal, guest_id))
-        conn.ready = True
+        first, seq = await _first_message(rooms, session_id, hello, principal, guest_id)
+        await ws.send_text(first)
+        conn.start(seq)
         reader = asyncio.create_task(_read(ws, runtime, session_id, conn, principal))
         writer = asyncio.create_task(conn.drain())
         closed = asyncio.create_task(conn.closed.wait())
@@ -185,8 +186,9 @@ async def _first_message(
     hello: dict[str, Any],
     principal: Principal | None,
     guest_id: str | None,
-) -> str:
-    """A resume (the priority events missed since ``last_seq``) or a full snapshot."""
+) -> tuple[str, int]:
+    """A resume (the priority events missed since ``last_seq``) or a full snapshot, and the
+    seq it is current at."""
     counters = counters_event(await rooms.counters(session_id))
     you = {
         "account_id": principal.account_id if principal else None,
@@ -198,9 +200,8 @@ async def _first_message(
         missed = await rooms.broker.since(session_id, last_seq)
         if missed is not None:
             seq = missed[-1]["seq"] if missed else last_seq
-            return _dumps(
-                {"type": "resume", "seq": seq, "events": missed, "counters": counters, "you": you}
-            )
+            resume = {"type": "resume", "seq": seq, "events": missed, "counters": counters}
+            return _dumps({**resume, "you": you}), seq
     state, seq = await rooms.state(session_id)
     snapshot = {
         **(state or {}),
@@ -208,7 +209,7 @@ async def _first_message(
         "counters": counters,
         "promotions": await rooms.promotions(session_id),
     }
-    return _dumps({"type": "snapshot", "seq": seq, "snapshot": snapshot, "you": you})
+    return _dumps({"type": "snapshot", "seq": seq, "snapshot": snapshot, "you": you}), seq
 
 
 async def _read(

@@ -95,6 +95,7 @@ class Connection:
         "busy",
         "close_code",
         "closed",
+        "early",
         "error",
         "hard",
         "inflight",
@@ -119,9 +120,28 @@ class Connection:
         self.close_code: int | None = None
         self.closed = asyncio.Event()  # set on close, even while a write is stuck
         self.ready = False
+        self.early: list[dict[str, Any]] | None = None  # priority events before ready
         self.busy = False  # a write is in flight: new frames queue behind it
         self.inflight: _Resume | None = None  # a write started by offer(), for drain to finish
         self.error: BaseException | None = None  # a write started by offer() failed
+
+    def hold(self, events: list[dict[str, Any]]) -> None:
+        """Before ``ready``: keep the priority events ticked out while the first message is
+        on its way, so none falls between that message and the first frame."""
+        kept = [e for e in events if "seq" in e]
+        if kept:
+            if self.early is None:
+                self.early = []
+            self.early.extend(kept)
+
+    def start(self, seq: int) -> None:
+        """The first message (current at ``seq``) is sent: queue the held priority events
+        after it, then take frames. Synchronous, so no tick runs in between."""
+        held, self.early = self.early or [], None
+        later = [e for e in held if int(e["seq"]) > seq]
+        if later:
+            self.direct(orjson.dumps({"seq": later[-1]["seq"], "events": later}).decode())
+        self.ready = True
 
     def offer(self, full: str, lite: str | None, priority: bool) -> None:
         if self.close_code is not None or self.error is not None:
@@ -404,6 +424,8 @@ class Hub:
         for conn in conns:
             if conn.ready:
                 conn.offer(full, lite, priority)
+            elif priority:
+                conn.hold(events)
         self.metrics.room_frames.inc()
         self.metrics.room_deliveries.inc(len(conns) * len(events))
 
@@ -433,6 +455,9 @@ class Hub:
 
     async def _naive_send(self, room: Room, event: dict[str, Any]) -> None:
         frame = {"seq": room.seq, "events": [event]}
+        for conn in room.connections:
+            if not conn.ready:
+                conn.hold([event])
         conns = [c for c in room.connections if c.ready]
         for conn in conns:
             try:
