@@ -42,6 +42,9 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+MAX_KEY_LENGTH = 255
+
+
 async def require_key(
     idempotency_key: Annotated[
         str | None,
@@ -58,8 +61,12 @@ async def require_key(
             "this command needs an Idempotency-Key header",
         )
     key = idempotency_key.strip()
-    if len(key) > 255:
-        raise Problem(400, "idempotency.key_invalid", "Idempotency-Key is at most 255 characters")
+    if len(key) > MAX_KEY_LENGTH:
+        raise Problem(
+            400,
+            "idempotency.key_invalid",
+            f"Idempotency-Key is at most {MAX_KEY_LENGTH} characters",
+        )
     return key
 
 

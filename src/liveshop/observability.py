@@ -87,6 +87,11 @@ class Metrics:
             "Connections closed as too slow (4008)",
             registry=self.registry,
         )
+        self.flash_fastlane = Counter(
+            "liveshop_flash_fastlane_total",
+            "Flash-sale buys answered by the fast lane (not the framework route)",
+            registry=self.registry,
+        )
         self.eventlog_rows = Counter(
             "liveshop_eventlog_rows_total", "Room event log rows written", registry=self.registry
         )

@@ -35,7 +35,7 @@ def _sales(runtime: Runtime) -> FlashSales:
     return sales
 
 
-def _buy_out(row: FlashReservation, total_minor: int, currency: str) -> BuyOut:
+def buy_out(row: FlashReservation, total_minor: int, currency: str) -> BuyOut:
     return BuyOut.model_validate(
         {
             "reservation_id": row.id,
@@ -138,7 +138,7 @@ async def buy(
     await session.commit()  # end the sign-in read: on SQLite it holds the write lock
     row = await sales.buy(sale_id=sale_id, user_id=principal.account_id, key=key, body=body)
     sale = await sales.view(sale_id)
-    return _buy_out(row, sale["price_minor"] * row.quantity, sale["currency"])
+    return buy_out(row, sale["price_minor"] * row.quantity, sale["currency"])
 
 
 @router.post(
@@ -173,7 +173,7 @@ async def my_flash_sale(
     return MyFlashOut.model_validate(
         {
             "sale": sale,
-            "buys": [_buy_out(b, sale["price_minor"] * b.quantity, sale["currency"]) for b in buys],
+            "buys": [buy_out(b, sale["price_minor"] * b.quantity, sale["currency"]) for b in buys],
             "waitlist_position": waiting.position if waiting else None,
             "waitlist_outcome": waiting.outcome if waiting else None,
         }
