@@ -91,3 +91,28 @@ async def test_the_demo_seed_is_idempotent(settings):
     assert await _counts(settings.database_url) == before
     assert before["Product"] >= 3 and before["cities"] >= 3 and before["StockMovement"] > 0
     assert (demo_email("fan1"), DEMO_PASSWORD, "fan") in first.logins
+
+
+async def test_the_demo_operator_is_funded_once_by_a_seeded_top_up(settings):
+    from liveshop.seed import DEMO_OPERATOR_CREDIT_MINOR
+    from liveshop.wallet import service as wallet
+    from liveshop.wallet.models import WalletEntry, WalletTopUp
+
+    now = FrozenClock().now()
+    data = await seed_demo(settings, now=now)
+    await seed_demo(settings, now=now)
+    operator = data.account_ids["operator"]
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as s:
+            held = await wallet.balance(s, account_id=operator, currency="CNY")
+            assert held == DEMO_OPERATOR_CREDIT_MINOR
+            assert await wallet.verify(s) == []
+            kinds = (
+                await s.execute(select(WalletEntry.kind).where(WalletEntry.account_id == operator))
+            ).scalars()
+            assert list(kinds) == ["top_up"]
+            [top_up] = (await s.execute(select(WalletTopUp))).scalars().all()
+            assert (top_up.provider, top_up.status) == ("seed", "succeeded")
+    finally:
+        await engine.dispose()

@@ -20,11 +20,13 @@ from sqlalchemy import text
 from liveshop import __version__, errors
 from liveshop.auth.api import router as auth_router
 from liveshop.auth.passwords import Passwords
+from liveshop.auth.token_cache import TokenCache
 from liveshop.catalog.api import router as catalog_router
 from liveshop.clock import Clock, SystemClock
 from liveshop.config import Settings
 from liveshop.db import create_engine, create_sessionmaker
 from liveshop.deps import Runtime
+from liveshop.fans.api import router as fans_router
 from liveshop.ids import new_id
 from liveshop.inventory.api import router as inventory_router
 from liveshop.live.api import router as live_router
@@ -47,6 +49,7 @@ from liveshop.promotions.envelope_flows import room_promotions as envelope_promo
 from liveshop.promotions.envelope_flows import run_envelope_sweeper
 from liveshop.promotions.envelope_gate import make_envelope_gate
 from liveshop.promotions.flash_api import router as flash_router
+from liveshop.promotions.flash_fastlane import FlashBuyFastLane
 from liveshop.promotions.flash_runtime import FlashSales
 from liveshop.promotions.gate import MemoryGate, StockGate
 from liveshop.promotions.gate_redis import RedisGate
@@ -124,6 +127,9 @@ def create_app(
             payments=SandboxProvider(settings=settings, clock=clock),
             rooms=rooms,
             redis=redis,
+            token_cache=(
+                TokenCache(settings.auth_cache_seconds) if settings.auth_cache_seconds else None
+            ),
         )
         runtime.extras["http"] = http
         gate: StockGate = RedisGate(redis) if redis is not None else MemoryGate()
@@ -182,6 +188,7 @@ def create_app(
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(FlashBuyFastLane)  # inside the request context (ids, logs, metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"])
@@ -231,6 +238,7 @@ def create_app(
         envelope_router,
         coupon_router,
         wallet_router,
+        fans_router,
         ws_router,
         moderation_router,
     ):

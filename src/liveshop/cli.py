@@ -65,6 +65,7 @@ def serve(
         port=port or settings.port,
         log_config=None,
         proxy_headers=True,
+        ws_per_message_deflate=settings.ws_compression,
     )
 
 
@@ -237,8 +238,14 @@ def bench_room(
     warmup: Annotated[float, typer.Option(help="Seconds of load before measuring.")] = 3.0,
     workers: Annotated[int, typer.Option(help="Viewer processes (0: one per 2,500 viewers).")] = 0,
     compression: Annotated[
-        bool, typer.Option(help="Offer permessage-deflate, as browsers do.")
+        bool, typer.Option(help="Viewers offer permessage-deflate, as browsers do.")
     ] = True,
+    server_compression: Annotated[
+        bool,
+        typer.Option(
+            help="Run the server with LIVESHOP_WS_COMPRESSION on (it accepts the deflate offer)."
+        ),
+    ] = False,
     naive: Annotated[
         bool, typer.Option(help="Also run the naive hub under the same load (for the ratio).")
     ] = True,
@@ -258,6 +265,7 @@ def bench_room(
         warmup=warmup,
         workers=workers,
         compression=compression,
+        server_compression=server_compression,
         naive=naive,
     )
     raise typer.Exit(run_room(cfg, json_output=json_output))

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
 
     # accounts
     token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    auth_cache_seconds: float = Field(default=30.0, ge=0, le=300)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     signin_max_failures_per_account: int = Field(default=5, ge=1)
@@ -58,6 +59,10 @@ class Settings(BaseSettings):
     chat_duplicate_window_seconds: int = Field(default=30, ge=0)
     like_max_per_message: int = Field(default=50, ge=1)
     eventlog_flush_ms: int = Field(default=500, ge=10)
+    # permessage-deflate on WebSockets (uvicorn's ``ws_per_message_deflate``). Off: per-socket
+    # zlib state costs ~46 KB and CPU per connection, and defeats encoding a frame once for
+    # the whole room; the frames are small JSON (docs/configuration.md)
+    ws_compression: bool = False
 
     # flash sales (docs/flash-sales.md); "naive" is the benchmark baseline: one database
     # transaction per buy with a row lock on the sale

@@ -101,8 +101,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         # Every transaction takes the write lock up front: a deferred transaction that reads
         # and then writes can fail with SQLITE_BUSY instead of waiting. WAL readers are not
-        # blocked by this, and the embedded default is a single process.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # blocked by this, and the embedded default is a single process. A read-only session
+        # (``read_only_session``) begins deferred: it reads a snapshot beside the writer.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "liveshop_read_only"
+
+
+async def read_only_session(session: AsyncSession) -> None:
+    """Mark a fresh session as read-only before its first statement: on SQLite it then does
+    not take the write lock (it must not write); elsewhere nothing changes."""
+    await session.connection(execution_options={READ_ONLY: True})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

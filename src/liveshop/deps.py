@@ -17,6 +17,7 @@ from liveshop.auth.service import Principal
 from liveshop.auth.token_cache import TokenCache
 from liveshop.clock import Clock
 from liveshop.config import Settings
+from liveshop.db import read_only_session
 from liveshop.errors import Problem
 from liveshop.observability import Metrics
 from liveshop.realtime.counters import Counters
@@ -75,13 +76,11 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def optional_principal(
-    request: Request, session: SessionDep, runtime: RuntimeDep
-) -> Principal | None:
+async def optional_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
     token = bearer_token(request)
     if token is None:
         return None
-    principal = await _principal(session, runtime, token)
+    principal = await principal_for(runtime, token)
     if principal is None:
         raise Problem(
             401,
@@ -92,8 +91,10 @@ async def optional_principal(
     return principal
 
 
-async def _principal(session: AsyncSession, runtime: Runtime, token: str) -> Principal | None:
-    """The token's principal, from the runtime's token cache when it is fresh there."""
+async def principal_for(runtime: Runtime, token: str) -> Principal | None:
+    """The token's principal, from the runtime's token cache when it is fresh there, else
+    read in a short read-only session of its own (on SQLite it takes no write lock, and the
+    request's own session stays free for the handler)."""
     if not auth_service.token_shape_ok(token):
         return None
     now = runtime.clock.now()
@@ -101,7 +102,9 @@ async def _principal(session: AsyncSession, runtime: Runtime, token: str) -> Pri
     cache = runtime.token_cache
     if cache is not None and (cached := cache.get(token_hash, now=now)) is not None:
         return cached
-    found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
+    async with runtime.sessionmaker() as session:
+        await read_only_session(session)
+        found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
     if found is None:
         return None
     principal, expires_at = found

@@ -2,6 +2,7 @@
 
 from liveshop.auth import models as auth_models
 from liveshop.catalog import models as catalog_models
+from liveshop.fans import models as fans_models
 from liveshop.idempotency import IdempotencyRecord
 from liveshop.inventory import models as inventory_models
 from liveshop.live import models as live_models
@@ -16,6 +17,7 @@ __all__ = [
     "catalog_models",
     "coupon_models",
     "envelope_models",
+    "fans_models",
     "flash_models",
     "inventory_models",
     "live_models",

@@ -1,4 +1,6 @@
-"""Idempotent demo data: accounts for every role, two merchants, products, warehouses, stock.
+"""Idempotent demo data: accounts for every role, two merchants, products, warehouses, stock,
+and the demo operator's wallet credit (a top-up granted once, a real ledger entry) that pays for
+the red envelopes the demo launches.
 
 Running it again finds what exists (by email, slug, code) and creates nothing new.
 """
@@ -23,8 +25,11 @@ from liveshop.inventory import service as inventory
 from liveshop.inventory.geo import CITIES
 from liveshop.inventory.models import Warehouse
 from liveshop.live.models import LiveSession, PinRecord, RundownItem, SessionOperator
+from liveshop.wallet import top_ups
 
 DEMO_PASSWORD = "liveshop-demo"
+DEMO_OPERATOR_CREDIT_MINOR = 10_000_000
+"""The demo operator's seeded top-up: a demo red envelope is 888, so thousands of cycles."""
 DEMO_DOMAIN = "demo.liveshop.dev"
 
 ACCOUNTS: list[tuple[str, str, tuple[Role, ...]]] = [
@@ -187,6 +192,14 @@ async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> Dem
         session,
         operator_id=data.account_ids["operator"],
         anchor_id=data.account_ids["anchor"],
+        now=now,
+    )
+    await top_ups.grant(
+        session,
+        account_id=data.account_ids["operator"],
+        amount_minor=DEMO_OPERATOR_CREDIT_MINOR,
+        currency=settings.default_currency,
+        source="seed",
         now=now,
     )
 

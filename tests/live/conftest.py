@@ -19,6 +19,9 @@ from liveshop.deps import Runtime
 from liveshop.live.models import LiveSession
 from tests.conftest import Actor
 from tests.factories import Shop, make_shop
+from tests.wallet.helpers import top_up
+
+ROOM_ANCHOR_CREDIT = 1_000_000
 
 
 @dataclass
@@ -141,7 +144,8 @@ class Room:
 
 @pytest.fixture
 async def live_room(runtime: Runtime, client: Any, make_account: Any) -> Room:
-    """A live session of a fresh anchor with a two-item rundown, started through the API."""
+    """A live session of a fresh anchor with a two-item rundown, started through the API; the
+    anchor has topped up :data:`ROOM_ANCHOR_CREDIT` (red envelopes are paid from its wallet)."""
     anchor = await make_account("anchor")
     shop = await make_shop(runtime, prices=(9900, 19900))
     response = await client.post(
@@ -167,4 +171,5 @@ async def live_room(runtime: Runtime, client: Any, make_account: Any) -> Room:
     assert response.status_code == 200, response.text
     async with runtime.sessionmaker() as s:
         assert (await s.get(LiveSession, session_id)) is not None
+    await top_up(client, runtime, anchor, ROOM_ANCHOR_CREDIT)
     return Room(session_id, anchor, shop, item_ids)

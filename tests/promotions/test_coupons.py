@@ -416,7 +416,7 @@ async def test_bad_input_gets_stable_codes_and_changes_nothing(
         ({**good, "valid_from": _later(runtime, days=2)}, 422, "coupon.bad_window"),
         ({**good, "quota": 0}, 422, "coupon.bad_quota"),
         ({**good, "per_user_limit": 11}, 422, "coupon.bad_limit"),
-        ({**good, "eligibility": "followers"}, 422, "coupon.eligibility_unavailable"),
+        ({**good, "eligibility": "followers"}, 422, "coupon.bad_eligibility"),
         ({**good, "live_session_only": True}, 422, "coupon.bad_session"),
         ({**good, "session_id": live_room.id}, 403, "auth.forbidden"),  # not a manager
         (  # the merchant sells nothing in that session

@@ -419,8 +419,6 @@ async def test_bad_input_gets_stable_codes_and_changes_nothing(
         ({**good, "keyword": "tea"}, 422, "request.invalid"),
         ({**good, "eligibility": "lottery"}, 422, "request.invalid"),
         ({**good, "title": ""}, 422, "request.invalid"),
-        ({**good, "eligibility": "follower"}, 422, "raffle.eligibility_unavailable"),
-        ({**good, "eligibility": "fan_group"}, 422, "raffle.eligibility_unavailable"),
         ({**good, "item_id": "0" * 26}, 422, "raffle.bad_prize"),
     ]
     for body, status, code in cases:

@@ -102,16 +102,37 @@ async def test_reader_past_the_hard_bound_is_closed_with_4008() -> None:
     slow = Socket()
     slow.open.clear()
     conn = await join(hub, "r", slow, "slow")
-    writer = asyncio.create_task(conn.drain())
+    woken: list[int | None] = []
+    conn.wake = lambda: woken.append(conn.close_code)
     room = hub.rooms["r"]
     for i in range(10):
         await hub.publish_priority("r", {"type": "announcement", "i": i})
         await hub.flush(room)
         await asyncio.sleep(0)
-    await asyncio.wait_for(conn.closed.wait(), 1)  # even though its write is stuck
-    assert conn.close_code == CLOSE_TOO_SLOW
-    assert not writer.done()  # the endpoint cancels the stuck writer and closes the socket
-    writer.cancel()
+    # closed even though its write is stuck; the owner (the endpoint) is told at once
+    assert conn.close_code == CLOSE_TOO_SLOW and woken == [CLOSE_TOO_SLOW]
+    await asyncio.sleep(0)
+    assert conn.writer is None and conn.inflight is None  # the stuck writer was cancelled
+    slow.open.set()
+    await asyncio.sleep(0.01)
+    assert slow.sent == []  # nothing goes out after the close
+    await hub.close()
+
+
+async def test_an_idle_connection_has_no_writer_task_and_no_queue() -> None:
+    hub, _ = make_hub(tick_ms=10_000, soft=2, hard=5)
+    socket = Socket()
+    conn = await join(hub, "r", socket, "v")
+    room = hub.rooms["r"]
+    await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
+    await hub.flush(room)
+    assert len(socket.sent) == 1 and conn.writer is None and conn.queue is None
+    conn.direct('{"type":"pong"}')  # a reply starts a writer, which ends once it is sent
+    assert conn.writer is not None
+    assert await asyncio.wait_for(conn.drain(), 1) is None
+    assert socket.sent[-1] == '{"type":"pong"}'
+    await asyncio.sleep(0)
+    assert conn.writer is None and conn.queue is None and not conn.busy
     await hub.close()
 
 
@@ -199,7 +220,7 @@ async def test_a_direct_message_queued_first_keeps_its_place() -> None:
     await hub.close()
 
 
-async def test_a_write_that_fails_at_once_is_raised_by_the_writer() -> None:
+async def test_a_write_that_fails_ends_the_connection_and_tells_its_owner() -> None:
     hub, _ = make_hub(tick_ms=10_000)
 
     async def broken(text: str) -> None:
@@ -208,11 +229,42 @@ async def test_a_write_that_fails_at_once_is_raised_by_the_writer() -> None:
     conn = hub.connection(viewer="v", account_id=None, send=broken)
     await hub.join("r", conn)
     conn.ready = True
+    woken: list[bool] = []
+    conn.wake = lambda: woken.append(True)
     await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
     await hub.flush(hub.rooms["r"])
     assert isinstance(conn.error, ConnectionResetError)
-    with pytest.raises(ConnectionResetError):
-        await asyncio.wait_for(conn.drain(), 1)
+    assert conn.ended and woken == [True] and conn.writer is None
+    await hub.publish("r", {"type": "chat", "id": "2", "text": "x"})
+    await hub.flush(hub.rooms["r"])  # an ended connection is offered nothing more
+    assert woken == [True] and conn.writer is None
+    await hub.leave("r", conn)
+    await hub.close()
+
+
+async def test_a_write_that_fails_in_the_writer_ends_the_connection() -> None:
+    hub, _ = make_hub(tick_ms=10_000)
+    socket = Socket()
+    socket.open.clear()
+    failing = False
+
+    async def send(text: str) -> None:
+        await socket.send(text)
+        if failing:
+            raise ConnectionResetError("gone")
+
+    conn = hub.connection(viewer="v", account_id=None, send=send)
+    await hub.join("r", conn)
+    conn.ready = True
+    woken: list[bool] = []
+    conn.wake = lambda: woken.append(True)
+    await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
+    await hub.flush(hub.rooms["r"])  # suspends: the writer finishes it
+    assert conn.writer is not None
+    failing = True
+    socket.open.set()
+    await asyncio.wait_for(conn.drain(), 1)
+    assert isinstance(conn.error, ConnectionResetError) and woken == [True]
     await hub.leave("r", conn)
     await hub.close()
 
@@ -224,13 +276,13 @@ async def test_cancelling_the_writer_during_a_stuck_write_cancels_the_write() ->
     conn = await join(hub, "r", socket, "v")
     await hub.publish("r", {"type": "chat", "id": "1", "text": "x"})
     await hub.flush(hub.rooms["r"])
-    writer = asyncio.create_task(conn.drain())
+    writer = conn.writer
+    assert writer is not None
     await asyncio.sleep(0.01)
     assert not writer.done()
-    writer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await writer
-    assert conn.inflight is None
+    await conn.stop()  # what the endpoint does when it ends
+    assert writer.cancelled()
+    assert conn.inflight is None and conn.writer is None
     socket.open.set()
     await asyncio.sleep(0.01)
     assert socket.sent == []  # the cancelled write did not go out later

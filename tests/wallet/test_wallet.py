@@ -86,7 +86,7 @@ async def test_a_debit_that_would_go_negative_gets_409_and_changes_nothing(
                 currency=currency,
                 debit=True,
             )
-        assert (caught.value.status, caught.value.code) == (409, "wallet.insufficient")
+        assert (caught.value.status, caught.value.code) == (409, "wallet.insufficient_funds")
     assert await _state(runtime, fan.id) == (300, 300, 1)
     await _book(runtime, fan.id, 300, "order-all", kind="store_credit_spend", debit=True)
     assert await _state(runtime, fan.id) == (0, 0, 2)
@@ -107,7 +107,7 @@ async def test_fifty_concurrent_debits_against_a_balance_covering_twenty_exactly
 
     outcomes = await asyncio.gather(*(spend(i) for i in range(50)))
     assert outcomes.count("ok") == 20
-    assert outcomes.count("wallet.insufficient") == 30
+    assert outcomes.count("wallet.insufficient_funds") == 30
     assert await _state(runtime, fan.id) == (0, 0, 21)
 
 

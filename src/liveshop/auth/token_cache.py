@@ -3,7 +3,7 @@
 Every authenticated request would otherwise read the token, the account and its roles from
 the database. Under a flash sale that read is most of a request's cost (and on SQLite each
 read transaction takes the database lock). The cache keeps a principal for
-``LIVESHOP_AUTH_CACHE_SECONDS`` (default 5; 0 turns it off):
+``LIVESHOP_AUTH_CACHE_SECONDS`` (default 30; 0 turns it off):
 
 - on this node, signing out, and granting or revoking a role, take effect at once (the
   entries are dropped);

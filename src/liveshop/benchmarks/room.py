@@ -70,7 +70,8 @@ class RoomBenchConfig:
     idle: float = 2.0
     workers: int = 0  # 0: one per 2,500 viewers
     sample_viewers: int = 200  # viewers that record latencies (the others only count)
-    compression: bool = True  # offer permessage-deflate, as browsers do
+    compression: bool = True  # viewers offer permessage-deflate, as browsers do
+    server_compression: bool = False  # the server's LIVESHOP_WS_COMPRESSION (accepts deflate)
     naive: bool = True
 
     @property
@@ -107,6 +108,7 @@ class ModeResult:
     slow: dict[str, int] = field(default_factory=dict)  # how the slow readers ended
     slow_backlog: dict[str, int] = field(default_factory=dict)  # what they read at the end
     latency_samples: int = 0
+    deflate_accepted: int = 0  # viewers whose handshake the server answered with deflate
     latencies_us: array[int] = field(default_factory=lambda: array("q"), repr=False)
 
     @property
@@ -186,9 +188,10 @@ def _chatter_tokens(server: bench_server.Server, count: int) -> list[str]:
     return tokens
 
 
-def _server_settings(mode: Mode) -> dict[str, str]:
+def _server_settings(mode: Mode, cfg: RoomBenchConfig) -> dict[str, str]:
     return {
         "LIVESHOP_HUB_MODE": mode,
+        "LIVESHOP_WS_COMPRESSION": "true" if cfg.server_compression else "false",
         "LIVESHOP_CHAT_RATE_PER_SECOND": "10000",
         "LIVESHOP_CHAT_BURST": "10000",
         "LIVESHOP_CHAT_DUPLICATE_WINDOW_SECONDS": "0",
@@ -291,8 +294,8 @@ def _connect_viewers(
 
 
 @contextmanager
-def _server(mode: Mode, workdir: Path) -> Iterator[bench_server.Server]:
-    env = bench_server.server_env(workdir, _server_settings(mode))
+def _server(mode: Mode, cfg: RoomBenchConfig, workdir: Path) -> Iterator[bench_server.Server]:
+    env = bench_server.server_env(workdir, _server_settings(mode, cfg))
     log_path = workdir / "server.log"
     try:
         with log_path.open("a") as log:
@@ -314,7 +317,7 @@ def run_mode(mode: Mode, cfg: RoomBenchConfig, say: Say, bar: Any) -> ModeResult
     chatter: _Worker | None = None
     with (
         tempfile.TemporaryDirectory(prefix=f"liveshop-bench-{mode}-") as tmp,
-        _server(mode, Path(tmp)) as server,
+        _server(mode, cfg, Path(tmp)) as server,
     ):
         try:
             session_id = _find_live_session(server, Path(tmp) / "bench.db")
@@ -388,6 +391,7 @@ def run_mode(mode: Mode, cfg: RoomBenchConfig, say: Say, bar: Any) -> ModeResult
                 result.frames += stats["frames"]
                 result.bytes += stats["bytes"]
                 result.latency_samples += stats["latency_samples"]
+                result.deflate_accepted += stats["deflate"]
                 closed.update({str(k): v for k, v in stats["closed"].items()})
                 samples = array("q")
                 samples.frombytes(raw)

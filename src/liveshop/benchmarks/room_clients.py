@@ -250,6 +250,8 @@ class _Viewers:
             "closed": dict(self.closed),
             "open": len(self.fast) - sum(self.closed.values()),
             "latency_samples": self.seen,
+            # viewers whose handshake accepted permessage-deflate (LIVESHOP_WS_COMPRESSION)
+            "deflate": sum(1 for c in (*self.fast, *self.slow) if c.inflater is not None),
         }
 
     async def main(self) -> None:

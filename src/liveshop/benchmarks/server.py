@@ -123,24 +123,39 @@ class Server:
         self._log.close()
 
 
+def ws_compression(env: Mapping[str, str]) -> bool:
+    """``LIVESHOP_WS_COMPRESSION`` of a server environment, parsed as the settings parse it."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(bool).validate_python(env.get("LIVESHOP_WS_COMPRESSION") or False)
+
+
+def uvicorn_args(env: Mapping[str, str], port: int) -> list[str]:
+    """The uvicorn command line of a benchmark server (as ``liveshop serve`` runs it: the
+    ``LIVESHOP_WS_COMPRESSION`` setting decides permessage-deflate)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "liveshop.app:create_app_from_env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--ws-per-message-deflate",
+        "true" if ws_compression(env) else "false",
+    ]
+
+
 def start_server(env: Mapping[str, str], log_path: Path, *, timeout: float = 60.0) -> Server:
     """Start uvicorn on a free loopback port and wait until ``/healthz`` answers."""
     port = free_port()
     log = log_path.open("a")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "liveshop.app:create_app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        uvicorn_args(env, port),
         env=dict(env),
         stdout=log,
         stderr=subprocess.STDOUT,

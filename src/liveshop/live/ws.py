@@ -1,7 +1,10 @@
 """The room WebSocket: ``/ws/rooms/{session_id}`` (protocol: docs/protocol.md).
 
-The endpoint coroutine is the connection's writer: it drains the connection's bounded queue.
-A reader task parses client messages. Close codes:
+An idle connection is cheap (docs/performance.md): the endpoint coroutine reads the client's
+messages in the connection's own ASGI task, the hub writes frames straight to the socket and
+starts a writer task only while frames wait (``realtime/hub.py``), and when the hub closes the
+connection (too slow, banned, shutdown) it wakes the endpoint by cancelling its pending read.
+The route is a plain ASGI route (no FastAPI dependency machinery per connection). Close codes:
 
 - 4001 the token is unknown, expired or revoked
 - 4003 banned from this anchor's rooms (also sent when a ban lands while connected)
@@ -22,11 +25,12 @@ from typing import Any
 import orjson
 import structlog
 from fastapi import APIRouter, WebSocket
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from liveshop.auth import service as auth_service
 from liveshop.auth.service import Principal
-from liveshop.deps import Runtime
+from liveshop.deps import Runtime, principal_for
 from liveshop.ids import new_id
 from liveshop.live.rooms import LiveRooms
 from liveshop.realtime.hub import CLOSE_TOO_SLOW, Connection, counters_event
@@ -82,7 +86,23 @@ async def _receive_text(ws: WebSocket) -> str | None:
     return str(text)
 
 
-@router.websocket("/ws/rooms/{session_id}")
+class _Reading:
+    """``Connection.wake`` for the endpoint: cancels the endpoint's read when the hub closes
+    the connection (or a write fails) while the endpoint waits for the client."""
+
+    __slots__ = ("cancelled", "reading", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.reading = False  # the endpoint waits in ``receive``
+        self.cancelled = False  # this cancelled the task (the endpoint uncancels it)
+
+    def __call__(self) -> None:
+        if self.reading and not self.cancelled:
+            self.cancelled = True
+            self.task.cancel()
+
+
 async def room_socket(ws: WebSocket, session_id: str) -> None:
     runtime: Runtime = ws.app.state.runtime
     rooms: LiveRooms = runtime.rooms
@@ -104,10 +124,7 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
         if not isinstance(token, str):
             await _close(ws, CLOSE_BAD_TOKEN, "bad token")
             return
-        async with runtime.sessionmaker() as session:
-            principal = await auth_service.principal_for_token(
-                session, token=token, now=runtime.clock.now()
-            )
+        principal = await principal_for(runtime, token)
         if principal is None:
             await _close(ws, CLOSE_BAD_TOKEN, "the token is unknown, expired or revoked")
             return
@@ -134,24 +151,30 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
     joined = time.monotonic()
     account_id = principal.account_id if principal else None
     rooms.log(session_id, "join", account_id=account_id, guest_id=guest_id)
-    reader: asyncio.Task[None] | None = None
+    task = asyncio.current_task()
+    assert task is not None
+    reading = _Reading(task)
     try:
         await rooms.broker.add_viewer(session_id, viewer)
         first, seq = await _first_message(rooms, session_id, hello, principal, guest_id)
         await ws.send_text(first)
+        # this frame lives as long as the connection: drop what only the join needed (the
+        # snapshot text alone is a few KB per idle viewer)
+        del first, raw, hello, state
         conn.start(seq)
-        reader = asyncio.create_task(_read(ws, runtime, session_id, conn, principal))
-        writer = asyncio.create_task(conn.drain())
-        closed = asyncio.create_task(conn.closed.wait())
-        await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
-        if reader.done() and not reader.cancelled():
-            failure = reader.exception()
-            if failure is not None and not isinstance(failure, WebSocketDisconnect):
-                log.error("room_reader_failed", session_id=session_id, error=repr(failure))
-                conn.close(1011)
-        for task in (reader, writer, closed):
-            task.cancel()
-        await asyncio.gather(reader, writer, closed, return_exceptions=True)
+        conn.wake = reading
+        try:
+            await _read(ws, runtime, session_id, conn, principal, reading)
+        except asyncio.CancelledError:
+            if not reading.cancelled or task.uncancel() > 0:
+                raise  # not (only) the hub's wake-up: shutting down
+        except WebSocketDisconnect:
+            pass
+        except Exception as failure:
+            log.error("room_reader_failed", session_id=session_id, error=repr(failure))
+            conn.close(1011)
+        conn.wake = None
+        await conn.stop()  # a writer stuck on a slow socket
         code = conn.close_code
         if code is not None:
             if code == CLOSE_TOO_SLOW:
@@ -167,8 +190,9 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
         log.exception("room_socket_failed", session_id=session_id)
         await _close(ws, 1011)
     finally:
-        if reader is not None and not reader.done():
-            reader.cancel()
+        conn.wake = None
+        if conn.writer is not None:
+            conn.writer.cancel()
         await rooms.hub.leave(session_id, conn)
         rooms.forget(session_id)
         rooms.log(
@@ -212,15 +236,33 @@ async def _first_message(
     return _dumps({"type": "snapshot", "seq": seq, "snapshot": snapshot, "you": you}), seq
 
 
+class _RoomSocket:
+    """The route's ASGI app: ``room_socket`` without FastAPI's per-connection dependency
+    machinery (exit stacks, solved dependencies), which an idle connection would carry."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await room_socket(WebSocket(scope, receive, send), scope["path_params"]["session_id"])
+
+
+router.routes.append(WebSocketRoute("/ws/rooms/{session_id}", _RoomSocket(), name="room_socket"))
+
+
 async def _read(
     ws: WebSocket,
     runtime: Runtime,
     session_id: str,
     conn: Connection,
     principal: Principal | None,
+    reading: _Reading,
 ) -> None:
-    while True:
-        raw = await _receive_text(ws)
+    """The client's messages, until it leaves or the connection ends (``reading`` lets the
+    hub interrupt the wait)."""
+    while not conn.ended:
+        reading.reading = True
+        try:
+            raw = await _receive_text(ws)
+        finally:
+            reading.reading = False
         if raw is not None and len(raw.encode()) > MAX_MESSAGE_BYTES:
             conn.close(CLOSE_TOO_BIG)
             return

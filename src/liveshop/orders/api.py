@@ -46,11 +46,11 @@ async def merchant_scope(session: AsyncSession, principal: Principal) -> Sequenc
         404: {"description": "coupon.not_found, live.session_not_found"},
         409: {
             "description": "stock.insufficient, idempotency.key_reused, coupon.used, "
-            "coupon.expired, coupon.not_yet_valid, live.not_live"
+            "coupon.expired, coupon.not_yet_valid, live.not_live, wallet.insufficient_funds"
         },
         422: {
             "description": "coupon.not_applicable, coupon.min_spend_not_met, "
-            "coupon.not_stackable, coupon.duplicate"
+            "coupon.not_stackable, coupon.duplicate, wallet.bad_amount, wallet.too_much"
         },
     },
 )
@@ -62,7 +62,8 @@ async def create_order(
     runtime: RuntimeDep,
 ) -> JSONResponse:
     """Buy now: reserve stock near the buyer and open a pending-payment order; coupons
-    (``coupon_ids``) are applied and marked used by it."""
+    (``coupon_ids``) are applied and marked used by it, ``wallet_minor`` of store credit is
+    taken from your wallet. Nothing left to pay (``payable_minor`` 0): the order is paid."""
     now = runtime.clock.now()
 
     async def action() -> OrderOut:
@@ -75,6 +76,7 @@ async def create_order(
             payment_window=timedelta(seconds=runtime.settings.payment_window_seconds),
             live_session_id=body.live_session_id,
             coupon_ids=body.coupon_ids,
+            wallet_minor=body.wallet_minor,
         )
         return await orders.to_out(session, order)
 

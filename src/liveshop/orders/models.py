@@ -37,6 +37,9 @@ class Order(Base):
     shipping_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     total_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Store credit: what the buyer's wallet paid, and what of it went back (orders/store_credit).
+    wallet_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    wallet_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON)
     destination_lat: Mapped[float] = mapped_column(Float)
     destination_lon: Mapped[float] = mapped_column(Float)

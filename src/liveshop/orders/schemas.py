@@ -51,6 +51,17 @@ class OrderIn(BaseModel):
     shipping_address: AddressIn
     live_session_id: str | None = Field(default=None, min_length=1, max_length=26)
     coupon_ids: list[Id] = Field(default_factory=list, max_length=5)
+    wallet_minor: StrictInt = Field(
+        default=0, description="Store credit to pay from your wallet (minor units)."
+    )
+
+
+class StoreCreditQuoteOut(BaseModel):
+    """Store credit in a quote: your balance, what would be applied, what is left to pay."""
+
+    balance_minor: int
+    wallet_minor: int
+    payable_minor: int
 
 
 class OrderLineOut(BaseModel):
@@ -94,6 +105,9 @@ class OrderOut(BaseModel):
     shipping_minor: int
     total_minor: int
     refunded_minor: int
+    wallet_minor: int = 0
+    wallet_refunded_minor: int = 0
+    payable_minor: int = 0
     lines: list[OrderLineOut]
     allocations: list[AllocationOut]
     coupons: list[OrderCouponOut] = []

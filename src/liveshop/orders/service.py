@@ -18,15 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveshop.errors import Problem, conflict, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.inventory.geo import city_coordinates
+from liveshop.orders import store_credit
 from liveshop.orders.cart import check_live_session, price_lines
 from liveshop.orders.models import Order, OrderLine, OrderStatusChange
-from liveshop.orders.schemas import (
-    AddressIn,
-    AllocationOut,
-    OrderLineIn,
-    OrderLineOut,
-    OrderOut,
-)
+from liveshop.orders.schemas import AddressIn, OrderLineIn
+from liveshop.orders.views import to_out as to_out
 from liveshop.promotions import coupon_checkout
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -71,9 +67,11 @@ async def create(
     payment_window: timedelta,
     live_session_id: str | None = None,
     coupon_ids: Sequence[str] = (),
+    wallet_minor: int = 0,
 ) -> Order:
-    """Place a pending-payment order: snapshot prices, apply coupons, reserve stock near the
-    buyer. ``live_session_id`` records the live session it is bought in."""
+    """Place a pending-payment order: snapshot prices, apply coupons and store credit, reserve
+    stock near the buyer; with nothing left to pay it is paid at once. ``live_session_id``
+    records the live session it is bought in."""
     cart = await price_lines(session, lines=lines)
     skus, quantities = cart.skus, cart.quantities
     if live_session_id is not None:
@@ -129,6 +127,7 @@ async def create(
         )
         order.discount_minor = applied.discount_minor
     order.total_minor = subtotal - order.discount_minor + order.shipping_minor
+    await store_credit.spend(session, order=order, wallet_minor=wallet_minor, now=now)
     await inventory.allocate(
         session,
         order_id=order.id,
@@ -149,6 +148,8 @@ async def create(
         )
     )
     await session.flush()
+    if store_credit.payable(order) == 0:
+        await mark_paid(session, order=order, now=now, note="nothing left to pay")
     return order
 
 
@@ -195,60 +196,6 @@ async def list_orders(
         query = query.where(Order.id < cursor)
     rows = list((await session.execute(query)).scalars())
     return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
-
-
-async def to_out(session: AsyncSession, order: Order) -> OrderOut:
-    lines = (
-        await session.execute(
-            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
-        )
-    ).scalars()
-    reservations = await inventory.reservations_for_order(session, order_id=order.id)
-    return OrderOut(
-        id=order.id,
-        status=order.status,
-        buyer_id=order.buyer_id,
-        merchant_id=order.merchant_id,
-        currency=order.currency,
-        subtotal_minor=order.subtotal_minor,
-        discount_minor=order.discount_minor,
-        shipping_minor=order.shipping_minor,
-        total_minor=order.total_minor,
-        refunded_minor=order.refunded_minor,
-        lines=[
-            OrderLineOut(
-                id=line.id,
-                sku_id=line.sku_id,
-                product_id=line.product_id,
-                title=line.title,
-                sku_code=line.sku_code,
-                sku_attributes=line.sku_attributes,
-                unit_price_minor=line.unit_price_minor,
-                quantity=line.quantity,
-                line_total_minor=line.line_total_minor,
-            )
-            for line in lines
-        ],
-        allocations=[
-            AllocationOut(
-                sku_id=r.sku_id, warehouse_id=r.warehouse_id, quantity=r.quantity, status=r.status
-            )
-            for r in reservations
-        ],
-        coupons=await coupon_checkout.order_coupons(session, order_id=order.id),
-        live_session_id=order.live_session_id,
-        shipping_address=order.shipping_address,
-        carrier=order.carrier,
-        tracking_number=order.tracking_number,
-        cancel_reason=order.cancel_reason,
-        created_at=order.created_at,
-        expires_at=order.expires_at,
-        paid_at=order.paid_at,
-        shipped_at=order.shipped_at,
-        delivered_at=order.delivered_at,
-        completed_at=order.completed_at,
-        closed_at=order.closed_at,
-    )
 
 
 async def history(session: AsyncSession, *, order_id: str) -> list[OrderStatusChange]:
@@ -310,14 +257,16 @@ def is_overdue(order: Order, now: datetime) -> bool:
     return order.status == "pending_payment" and order.expires_at <= now
 
 
-async def mark_paid(session: AsyncSession, *, order: Order, now: datetime) -> bool:
+async def mark_paid(
+    session: AsyncSession, *, order: Order, now: datetime, note: str = "payment succeeded"
+) -> bool:
     """Pending and in time: the order is paid and its stock stops expiring. Otherwise False
     (the caller refunds the money)."""
     if order.status != "pending_payment" or is_overdue(order, now):
         return False
     if not await inventory.commit_for_order(session, order_id=order.id):
         return False
-    await transition(session, order=order, to="paid", now=now, note="payment succeeded")
+    await transition(session, order=order, to="paid", now=now, note=note)
     return True
 
 
@@ -326,15 +275,18 @@ async def expire(session: AsyncSession, *, order: Order, now: datetime) -> None:
     await transition(session, order=order, to="expired", now=now, note="payment window passed")
     await inventory.release_for_order(session, order_id=order.id, now=now, note="order expired")
     await coupon_checkout.release_for_order(session, order_id=order.id, now=now)
+    await store_credit.release(session, order=order, now=now)
 
 
 async def cancel(
     session: AsyncSession, *, order: Order, now: datetime, actor_id: str | None, reason: str
 ) -> None:
-    """Cancel before shipping and give the stock back (refunds are the caller's: see flows)."""
+    """Cancel before shipping and give the stock back; an unpaid order's store credit goes back
+    here, a paid order's money through a refund (the caller's: see flows)."""
     if is_overdue(order, now):
         await expire(session, order=order, now=now)
         raise conflict("order.invalid_state", "the order has expired", order_status="expired")
+    was_paid = order.paid_at is not None
     await transition(
         session,
         order=order,
@@ -346,6 +298,8 @@ async def cancel(
     )
     await inventory.release_for_order(session, order_id=order.id, now=now, note="order cancelled")
     await coupon_checkout.release_for_order(session, order_id=order.id, now=now)
+    if not was_paid:
+        await store_credit.release(session, order=order, now=now)
 
 
 async def ship(

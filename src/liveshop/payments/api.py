@@ -88,7 +88,8 @@ async def refund_order(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
-    """Refund part or all of a paid order (goodwill, after-sales)."""
+    """Refund part or all of a paid order (goodwill, after-sales): card money first, then the
+    store credit it used, back to the buyer's wallet (``card_minor`` / ``wallet_minor``)."""
     now = runtime.clock.now()
     scope = await merchant_scope(session, principal)
 

@@ -30,13 +30,20 @@ class Payment(Base):
 
 
 class Refund(Base):
+    """One refund of an order: ``amount_minor`` in all, of which ``wallet_minor`` went back to
+    the buyer's wallet as store credit and the rest to the card through the provider
+    (``payment_id`` / ``provider_refund_id`` are null when no card money was refunded)."""
+
     __tablename__ = "refunds"
 
     id: Mapped[str] = id_column()
-    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    payment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("payments.id"), index=True, nullable=True
+    )
     order_id: Mapped[str] = mapped_column(String(26), index=True)
-    provider_refund_id: Mapped[str] = mapped_column(String(64), unique=True)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    wallet_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(200), default="")

@@ -34,10 +34,15 @@ class RefundIn(BaseModel):
 
 
 class RefundOut(BaseModel):
+    """``amount_minor`` in all: ``card_minor`` back through the provider (first, up to what
+    the payment captured), ``wallet_minor`` back to the buyer's wallet as store credit."""
+
     id: str
     order_id: str
-    payment_id: str
+    payment_id: str | None
     amount_minor: int
+    card_minor: int
+    wallet_minor: int
     currency: str
     status: str
     reason: str

@@ -1,4 +1,9 @@
-"""Payments: start a payment, apply provider events exactly once, refund."""
+"""Payments: start a payment, apply provider events exactly once, refund.
+
+An order pays at the provider only what store credit did not cover
+(:func:`liveshop.orders.store_credit.payable`). A refund returns card money first, then store
+credit (see :func:`refund`). Provider events whose intent is no order's payment belong to a
+wallet top-up (:mod:`liveshop.wallet.top_ups`)."""
 
 from __future__ import annotations
 
@@ -9,11 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.errors import Problem, conflict
+from liveshop.ids import new_id
 from liveshop.orders import service as orders
+from liveshop.orders import store_credit
 from liveshop.orders.models import Order
 from liveshop.payments.models import Payment, Refund, WebhookEvent
-from liveshop.payments.provider import PaymentProvider, ProviderEvent
+from liveshop.payments.provider import PaymentProvider, ProviderEvent, ProviderRefund
 from liveshop.payments.schemas import PaymentOut, RefundOut
+from liveshop.wallet import top_ups
 
 
 async def start(
@@ -50,7 +58,7 @@ async def start(
         return open_payment
     intent = await provider.create_intent(
         session,
-        amount_minor=order.total_minor,
+        amount_minor=store_credit.payable(order),
         currency=order.currency,
         reference=order.id,
         description=f"liveshop order {order.id}",
@@ -98,7 +106,8 @@ async def apply_event(
         await session.execute(select(Payment).where(Payment.provider_intent_id == event.intent_id))
     ).scalar_one_or_none()
     if payment is None:
-        return "ignored_unknown_payment"
+        topped_up = await top_ups.apply_event(session, provider=provider, event=event, now=now)
+        return topped_up or "ignored_unknown_payment"
     if event.type == "payment_intent.failed":
         if payment.status == "requires_action":
             payment.status = "failed"
@@ -117,16 +126,13 @@ async def apply_event(
     # Money arrived for an order that can no longer be fulfilled: give it back.
     if orders.is_overdue(order, now):
         await orders.expire(session, order=order, now=now)
-    await refund(
+    await _refund_late_payment(
         session,
         order=order,
         payment=payment,
         provider=provider,
-        amount_minor=payment.amount_minor,
-        idempotency_key=f"late-payment:{payment.id}",
         reason="payment arrived after the order closed",
         now=now,
-        count_on_order=False,
     )
     return "refunded_late_payment"
 
@@ -145,18 +151,99 @@ async def refund(
     session: AsyncSession,
     *,
     order: Order,
-    payment: Payment | None = None,
     provider: PaymentProvider,
     amount_minor: int,
     idempotency_key: str,
     reason: str,
     now: datetime,
-    count_on_order: bool = True,
 ) -> Refund:
-    """Refund part or all of what the order's payment captured."""
-    payment = payment or await captured_payment(session, order_id=order.id)
-    if payment is None:
+    """Refund part or all of a paid order: card money first, up to what its payment captured
+    and has not refunded, then the store credit it took from the buyer's wallet."""
+    payment = await captured_payment(session, order_id=order.id)
+    card_left = payment.amount_minor - payment.refunded_minor if payment is not None else 0
+    credit_left = store_credit.refundable(order)
+    if payment is None and credit_left == 0:
         raise conflict("refund.nothing_captured", "this order has no captured payment")
+    if amount_minor <= 0 or amount_minor > card_left + credit_left:
+        raise conflict(
+            "refund.exceeds_captured", f"at most {card_left + credit_left} can still be refunded"
+        )
+    card = min(amount_minor, card_left)
+    row = Refund(
+        id=new_id(),
+        payment_id=None,
+        order_id=order.id,
+        provider_refund_id=None,
+        amount_minor=amount_minor,
+        wallet_minor=amount_minor - card,
+        currency=order.currency,
+        status="succeeded",
+        reason=reason[:200],
+        created_at=now,
+    )
+    if card > 0:
+        assert payment is not None
+        result = await _refund_card(
+            session,
+            payment=payment,
+            provider=provider,
+            amount_minor=card,
+            idempotency_key=idempotency_key,
+        )
+        row.payment_id, row.provider_refund_id, row.status = payment.id, result.id, result.status
+    session.add(row)
+    await session.flush()
+    if row.wallet_minor > 0:
+        await store_credit.refund(
+            session, order=order, amount_minor=row.wallet_minor, refund_id=row.id, now=now
+        )
+    await orders.add_refunded(session, order=order, amount_minor=amount_minor)
+    await session.flush()
+    return row
+
+
+async def _refund_late_payment(
+    session: AsyncSession,
+    *,
+    order: Order,
+    payment: Payment,
+    provider: PaymentProvider,
+    reason: str,
+    now: datetime,
+) -> Refund:
+    """Give back all of a payment that arrived for a closed order (not counted on the order:
+    it never counted as paid)."""
+    result = await _refund_card(
+        session,
+        payment=payment,
+        provider=provider,
+        amount_minor=payment.amount_minor,
+        idempotency_key=f"late-payment:{payment.id}",
+    )
+    row = Refund(
+        payment_id=payment.id,
+        order_id=order.id,
+        provider_refund_id=result.id,
+        amount_minor=payment.amount_minor,
+        wallet_minor=0,
+        currency=payment.currency,
+        status=result.status,
+        reason=reason[:200],
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def _refund_card(
+    session: AsyncSession,
+    *,
+    payment: Payment,
+    provider: PaymentProvider,
+    amount_minor: int,
+    idempotency_key: str,
+) -> ProviderRefund:
     left = payment.amount_minor - payment.refunded_minor
     if amount_minor <= 0 or amount_minor > left:
         raise conflict("refund.exceeds_captured", f"at most {left} can still be refunded")
@@ -170,21 +257,7 @@ async def refund(
     payment.status = (
         "refunded" if payment.refunded_minor == payment.amount_minor else "partially_refunded"
     )
-    row = Refund(
-        payment_id=payment.id,
-        order_id=order.id,
-        provider_refund_id=result.id,
-        amount_minor=amount_minor,
-        currency=payment.currency,
-        status=result.status,
-        reason=reason[:200],
-        created_at=now,
-    )
-    session.add(row)
-    if count_on_order:
-        await orders.add_refunded(session, order=order, amount_minor=amount_minor)
-    await session.flush()
-    return row
+    return result
 
 
 def payment_out(payment: Payment) -> PaymentOut:
@@ -208,6 +281,8 @@ def refund_out(refund_row: Refund) -> RefundOut:
         order_id=refund_row.order_id,
         payment_id=refund_row.payment_id,
         amount_minor=refund_row.amount_minor,
+        card_minor=refund_row.amount_minor - refund_row.wallet_minor,
+        wallet_minor=refund_row.wallet_minor,
         currency=refund_row.currency,
         status=refund_row.status,
         reason=refund_row.reason,

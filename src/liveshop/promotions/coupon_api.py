@@ -17,7 +17,9 @@ from liveshop import idempotency
 from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from liveshop.live import service as live_service
+from liveshop.orders import store_credit
 from liveshop.orders.cart import check_live_session, price_lines
+from liveshop.orders.schemas import StoreCreditQuoteOut
 from liveshop.promotions import coupon_checkout as checkout
 from liveshop.promotions import coupon_flows as flows
 from liveshop.promotions import coupon_service as coupons
@@ -35,6 +37,7 @@ from liveshop.promotions.coupon_schemas import (
     TemplateList,
     TemplateOut,
 )
+from liveshop.wallet import service as wallet_service
 
 router = APIRouter(tags=["coupons"])
 IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
@@ -56,7 +59,7 @@ CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempo
             "description": "coupon.bad_kind, coupon.bad_amount, coupon.bad_percent, "
             "coupon.bad_cap, coupon.bad_min_spend, coupon.bad_scope, coupon.bad_window, "
             "coupon.bad_quota, coupon.bad_limit, coupon.bad_session, "
-            "coupon.eligibility_unavailable"
+            "coupon.bad_eligibility"
         },
     },
 )
@@ -227,6 +230,7 @@ async def get_drop(drop_id: str, session: SessionDep) -> DropOut:
     response_model=CouponOut,
     responses={
         401: {"description": "auth.required"},
+        403: {"description": "coupon.not_eligible: a followers-only coupon, not a follower"},
         404: {"description": "coupon.drop_not_found"},
         409: {"description": f"coupon.drop_ended, {CLAIM_CONFLICTS}"},
     },
@@ -284,10 +288,14 @@ async def my_coupons(
     tags=["orders"],
     responses={
         404: {"description": "coupon.not_found, live.session_not_found"},
-        409: {"description": "coupon.used, coupon.expired, coupon.not_yet_valid, live.not_live"},
+        409: {
+            "description": "coupon.used, coupon.expired, coupon.not_yet_valid, live.not_live, "
+            "wallet.insufficient_funds"
+        },
         422: {
             "description": "order.sku_unavailable, order.multiple_merchants, "
-            "coupon.not_applicable, coupon.min_spend_not_met, coupon.not_stackable"
+            "coupon.not_applicable, coupon.min_spend_not_met, coupon.not_stackable, "
+            "wallet.bad_amount, wallet.too_much"
         },
     },
 )
@@ -296,7 +304,9 @@ async def quote(
 ) -> QuoteOut:
     """Price a cart: ``best`` is the combination of your coupons that takes the most off
     (checkout accepts it as it is); ``applied`` checks the ``coupon_ids`` you name exactly as
-    ``POST /orders`` would, without using them."""
+    ``POST /orders`` would, without using them. With ``wallet_minor``, ``wallet`` shows that
+    store credit applied to the total after the ``coupon_ids`` (checked as checkout checks
+    it) and what would be left to pay."""
     priced = await price_lines(session, lines=body.lines)
     if body.live_session_id is not None:
         await check_live_session(session, live_session_id=body.live_session_id)
@@ -310,10 +320,29 @@ async def quote(
     best = await checkout.best_for_cart(
         session, account_id=principal.account_id, cart=cart, now=now
     )
+    subtotal = sum(line.subtotal_minor for line in cart.lines)
+    wallet = None
+    if body.wallet_minor:
+        total = applied.applied.total_minor if applied else subtotal
+        await store_credit.check(
+            session,
+            account_id=principal.account_id,
+            currency=priced.currency,
+            total_minor=total,
+            wallet_minor=body.wallet_minor,
+        )
+        wallet = StoreCreditQuoteOut(
+            balance_minor=await wallet_service.balance(
+                session, account_id=principal.account_id, currency=priced.currency
+            ),
+            wallet_minor=body.wallet_minor,
+            payable_minor=total - body.wallet_minor,
+        )
     return QuoteOut(
         merchant_id=priced.merchant_id,
         currency=priced.currency,
-        subtotal_minor=sum(line.subtotal_minor for line in cart.lines),
+        subtotal_minor=subtotal,
         applied=views.applied_out(applied) if applied else None,
         best=views.applied_out(best) if best else None,
+        wallet=wallet,
     )

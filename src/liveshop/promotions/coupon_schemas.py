@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from liveshop.orders.schemas import Id, OrderLineIn
+from liveshop.orders.schemas import Id, OrderLineIn, StoreCreditQuoteOut
 from liveshop.promotions.coupon_events import CouponDropView, CouponTerms, DropEndReason
 
 MAX_COUPONS_PER_ORDER = 5
@@ -56,7 +56,7 @@ class TemplateOut(BaseModel):
     quota: int
     claimed_count: int
     per_user_limit: int
-    eligibility: Literal["everyone"]
+    eligibility: Literal["everyone", "followers"]
     created_at: datetime
 
 
@@ -105,6 +105,9 @@ class QuoteIn(_In):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
     live_session_id: str | None = Field(default=None, min_length=1, max_length=26)
     coupon_ids: list[Id] = Field(default_factory=list, max_length=MAX_COUPONS_PER_ORDER)
+    wallet_minor: StrictInt = Field(
+        default=0, description="Store credit you mean to pay, checked as checkout checks it."
+    )
 
 
 class DiscountOut(BaseModel):
@@ -127,3 +130,4 @@ class QuoteOut(BaseModel):
     subtotal_minor: int
     applied: AppliedOut | None
     best: AppliedOut | None
+    wallet: StoreCreditQuoteOut | None = None

@@ -21,7 +21,9 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveshop.errors import Problem, conflict, invalid, not_found
+from liveshop.errors import Problem, conflict, forbidden, invalid, not_found
+from liveshop.fans import service as fans_service
+from liveshop.live import service as live_service
 from liveshop.live.models import LiveSession
 from liveshop.promotions.coupon_models import Coupon, CouponDrop, CouponTemplate
 from liveshop.promotions.coupon_templates import merchant_sells_in
@@ -267,6 +269,22 @@ async def _precheck(session: AsyncSession, *, template: CouponTemplate, account_
         raise _limit_reached(template.per_user_limit)
 
 
+async def _require_eligible(
+    session: AsyncSession, *, template: CouponTemplate, session_id: str | None, account_id: str
+) -> None:
+    """403 ``coupon.not_eligible`` unless ``account_id`` meets the template's eligibility:
+    ``followers`` follow the anchor of the session the coupon is handed out in."""
+    if template.eligibility == "everyone":
+        return
+    if session_id is not None:
+        live = await live_service.get_or_raise(session, session_id=session_id)
+        if await fans_service.is_follower(session, account_id=account_id, anchor_id=live.anchor_id):
+            return
+    raise forbidden(
+        "this coupon is for the anchor's followers: follow first", "coupon.not_eligible"
+    )
+
+
 async def claim_from_drop(
     session: AsyncSession, *, drop_id: str, account_id: str, now: datetime
 ) -> Claimed:
@@ -274,6 +292,9 @@ async def claim_from_drop(
     drop = await get_drop_or_raise(session, drop_id=drop_id)
     template = await get_template_or_raise(session, template_id=drop.template_id)
     await _precheck(session, template=template, account_id=account_id)
+    await _require_eligible(
+        session, template=template, session_id=drop.session_id, account_id=account_id
+    )
     last = CouponDrop.claimed_count + 1 >= CouponDrop.quota
     result = await session.execute(
         update(CouponDrop)
@@ -315,6 +336,9 @@ async def claim_template(
     if template.session_id is not None:
         raise conflict("coupon.drops_only", "this coupon is handed out in its live session's drops")
     await _precheck(session, template=template, account_id=account_id)
+    await _require_eligible(
+        session, template=template, session_id=template.session_id, account_id=account_id
+    )
     await _take_from_template(session, template=template, now=now)
     coupon = await _issue(session, template=template, account_id=account_id, drop_id=None, now=now)
     return Claimed(coupon, template, drop_ended=False)

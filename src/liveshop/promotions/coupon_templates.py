@@ -109,10 +109,10 @@ async def _resolve_scope(
 def _check_limits(data: TemplateIn, *, live: LiveSession | None, now: datetime) -> datetime:
     """Raise a 422 with a stable ``coupon.*`` code for terms outside our limits; returns
     ``valid_from``."""
-    if data.eligibility != "everyone":
+    if data.eligibility == "followers" and live is None:
         raise invalid(
-            "coupon.eligibility_unavailable",
-            f"eligibility {data.eligibility!r} is not available yet: use 'everyone'",
+            "coupon.bad_eligibility",
+            "a followers-only coupon needs a session_id: it is for the session anchor's followers",
             "eligibility",
         )
     for field, code in (

@@ -37,11 +37,10 @@ IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
     response_model=EnvelopeSummaryOut,
     responses={
         403: {"description": "auth.forbidden: not a manager, nor a merchant of the session"},
-        409: {"description": "live.not_live, idempotency.key_reused"},
+        409: {"description": "live.not_live, idempotency.key_reused, wallet.insufficient_funds"},
         422: {
             "description": "envelope.bad_amount, envelope.bad_count, envelope.too_small, "
-            "envelope.too_large, envelope.eligibility_unavailable, envelope.bad_delay, "
-            "envelope.bad_expiry"
+            "envelope.too_large, envelope.bad_delay, envelope.bad_expiry"
         },
     },
 )
@@ -53,8 +52,8 @@ async def fund_envelope(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
-    """Fund a pot shared by the first ``count`` grabbers (recorded, not charged: see
-    docs/promotions.md); the room gets ``red_envelope.open``."""
+    """Fund a pot shared by the first ``count`` grabbers, paid from your wallet (409
+    ``wallet.insufficient_funds`` creates nothing); the room gets ``red_envelope.open``."""
     now = runtime.clock.now()
     created: dict[str, str] = {}
 
@@ -125,6 +124,7 @@ async def get_envelope(
     response_model=GrabOut,
     responses={
         401: {"description": "auth.required: guests cannot grab"},
+        403: {"description": "envelope.not_eligible: not a follower / fan group member"},
         404: {"description": "envelope.not_found"},
         409: {
             "description": "envelope.already_grabbed, envelope.empty, envelope.not_open, "

@@ -38,7 +38,7 @@ class RedEnvelopeView(_Strict):
     currency: str
     count: int
     mode: Literal["double_mean", "pre_split"]
-    eligibility: Literal["everyone"]
+    eligibility: Literal["everyone", "followers", "fan_group"]
     opens_at: str
     expires_at: str
 

@@ -6,7 +6,8 @@ Plain async functions, ``session`` first, no HTTP. They flush but never commit: 
 A grab, step by step (:func:`grab`):
 
 1. the pot's row says whether it is open (``envelope.not_open``, ``envelope.expired``,
-   ``envelope.empty``; ``envelope.already_grabbed`` for an account that holds a share);
+   ``envelope.empty``; ``envelope.already_grabbed`` for an account that holds a share), and
+   the account meets its eligibility (``envelope.not_eligible``: :func:`is_eligible`);
 2. the gate decides atomically: the user's share and its amount (rebuilt from the database
    first when the gate lacks the pot), or ``already`` for an account that grabbed before;
 3. in the caller's transaction: a guarded UPDATE of the pot row (still active, open, not
@@ -16,8 +17,8 @@ A grab, step by step (:func:`grab`):
    is remembered by the gate and written when the user retries; otherwise its money stays in
    the pot and goes back to the funder at expiry.
 
-Funding is recorded, not charged: for this release no payment is taken from the funder
-(docs/promotions.md, "Red envelopes over HTTP").
+Funding debits the funder's wallet by the pot in the same transaction, and the remainder at
+expiry goes back to that wallet (:mod:`.envelope_funding`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveshop.auth.service import Principal
 from liveshop.catalog import service as catalog_service
 from liveshop.errors import Problem, conflict, forbidden, invalid, not_found
+from liveshop.fans import service as fans_service
 from liveshop.live import service as live_service
 from liveshop.live.models import LiveSession
+from liveshop.promotions import envelope_funding as funding
 from liveshop.promotions.envelope_gate import EnvelopeGate, GrabDecision, Held
 from liveshop.promotions.envelope_models import RedEnvelope, RedEnvelopeGrab
 from liveshop.promotions.envelope_schemas import EnvelopeIn, EnvelopeState
@@ -50,7 +53,6 @@ MAX_POT_MINOR = 1_000_000_000
 MAX_DELAY_SECONDS = 300
 MIN_EXPIRES_IN_SECONDS = 60
 MAX_EXPIRES_IN_SECONDS = 24 * 3600
-UNAVAILABLE_ELIGIBILITY = ("followers", "fan_group")
 
 
 # -- funding ---------------------------------------------------------------------------------
@@ -80,12 +82,6 @@ def check_pot(data: EnvelopeIn) -> None:
         raise EnvelopeError(
             "envelope.too_large", f"a pot holds at most {MAX_POT_MINOR} minor units"
         )
-    if data.eligibility in UNAVAILABLE_ELIGIBILITY:
-        raise invalid(
-            "envelope.eligibility_unavailable",
-            f"eligibility {data.eligibility!r} is not available yet: use 'everyone'",
-            "eligibility",
-        )
     if not 0 <= data.delay_seconds <= MAX_DELAY_SECONDS:
         raise invalid(
             "envelope.bad_delay", f"delay_seconds must be 0..{MAX_DELAY_SECONDS}", "delay_seconds"
@@ -113,7 +109,8 @@ async def create(
     now: datetime,
     rng: RandomSource = SYSTEM_RANDOM,
 ) -> RedEnvelope:
-    """Record a funded pot in a live session (pre-split pots are cut here)."""
+    """Fund a pot in a live session from the funder's wallet (pre-split pots are cut here);
+    409 ``wallet.insufficient_funds`` creates nothing."""
     check_pot(data)
     if live.status != "live":
         raise conflict("live.not_live", "red envelopes are funded while the session is live")
@@ -137,6 +134,7 @@ async def create(
     )
     session.add(envelope)
     await session.flush()
+    await funding.charge(session, envelope=envelope, now=now)
     return envelope
 
 
@@ -249,6 +247,20 @@ def require_grabbable(envelope: RedEnvelope, now: datetime) -> None:
         raise conflict("envelope.empty", "every share of the red envelope is taken")
 
 
+async def is_eligible(session: AsyncSession, *, envelope: RedEnvelope, account_id: str) -> bool:
+    """``followers``: follows the session's anchor; ``fan_group``: in one of its fan groups."""
+    if envelope.eligibility == "everyone":
+        return True
+    live = await live_service.get_or_raise(session, session_id=envelope.session_id)
+    if envelope.eligibility == "followers":
+        return await fans_service.is_follower(
+            session, account_id=account_id, anchor_id=live.anchor_id
+        )
+    return await fans_service.is_fan_group_member(
+        session, account_id=account_id, anchor_id=live.anchor_id
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class GrabResult:
     grab: RedEnvelopeGrab
@@ -267,6 +279,11 @@ async def grab(
         if await grab_of(session, envelope_id=envelope_id, account_id=account_id) is not None:
             raise _already() from None
         raise
+    if not await is_eligible(session, envelope=envelope, account_id=account_id):
+        if await grab_of(session, envelope_id=envelope_id, account_id=account_id) is not None:
+            raise _already()
+        who = "followers" if envelope.eligibility == "followers" else "fan group members"
+        raise forbidden(f"this red envelope is for the anchor's {who}", "envelope.not_eligible")
     decision = await _decide(session, gate=gate, envelope=envelope, account_id=account_id)
     if decision.outcome == "already" and await grab_of(
         session, envelope_id=envelope_id, account_id=account_id
@@ -379,14 +396,5 @@ async def expire(session: AsyncSession, *, envelope_id: str, now: datetime) -> R
         return None
     envelope = await session.get(RedEnvelope, envelope_id, populate_existing=True)
     assert envelope is not None
-    if refunded > 0:
-        await wallet.credit(
-            session,
-            account_id=envelope.funder_id,
-            currency=envelope.currency,
-            amount_minor=refunded,
-            kind="envelope_refund",
-            ref=envelope.id,
-            now=now,
-        )
+    await funding.refund_remainder(session, envelope=envelope, amount_minor=refunded, now=now)
     return envelope

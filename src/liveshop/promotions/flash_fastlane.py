@@ -24,13 +24,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from liveshop.auth import service as auth_service
+from liveshop.deps import principal_for
 from liveshop.errors import Problem, ProblemResponse
 from liveshop.idempotency import MAX_KEY_LENGTH
 from liveshop.promotions.flash_schemas import BuyIn
 
 if TYPE_CHECKING:
-    from liveshop.auth.service import Principal
-    from liveshop.auth.token_cache import TokenCache
     from liveshop.deps import Runtime
     from liveshop.promotions.flash_runtime import FlashSales
 
@@ -83,7 +82,7 @@ class FlashBuyFastLane:
         ):
             await self.app(scope, receive, send)
             return
-        principal = await _principal(runtime, cache, token)
+        principal = await principal_for(runtime, token)
         if principal is None:  # unknown, expired or revoked: the route says which
             await self.app(scope, receive, send)
             return
@@ -116,21 +115,6 @@ class FlashBuyFastLane:
             response = Response(out.model_dump_json(), 201, media_type="application/json")
         runtime.metrics.flash_fastlane.inc()
         await response(scope, receive, send)
-
-
-async def _principal(runtime: Runtime, cache: TokenCache, token: str) -> Principal | None:
-    """The token's principal from the cache, else read once (and cached)."""
-    now = runtime.clock.now()
-    token_hash = auth_service.hash_token(token)
-    principal = cache.get(token_hash, now=now)
-    if principal is not None:
-        return principal
-    async with runtime.sessionmaker() as session:
-        found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
-    if found is None:
-        return None
-    cache.put(token_hash, found[0], token_expires_at=found[1])
-    return found[0]
 
 
 async def _read_body(receive: Receive) -> tuple[list[bytes], bool]:

@@ -102,7 +102,7 @@ def _json(model: Any, status_code: int = 200) -> JSONResponse:
     response_model=RaffleOut,
     responses={
         409: {"description": "live.not_live"},
-        422: {"description": "raffle.bad_prize, raffle.eligibility_unavailable"},
+        422: {"description": "raffle.bad_prize"},
     },
 )
 async def create_raffle(

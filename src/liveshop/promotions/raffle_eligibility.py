@@ -7,8 +7,8 @@
   writer first (``LiveRooms.flush_log``).
 - ``bought_in_session``: the fan has an order bought in this session (``live_session_id``) that
   is paid or later; a raffle prize (source ``raffle``) is not a purchase.
-- ``follower``, ``fan_group``: refused at the open (``raffle.eligibility_unavailable``): there is
-  no fans domain yet.
+- ``follower``: the fan follows the session's anchor (``fans``), at the entry.
+- ``fan_group``: the fan is in one of the anchor's fan groups (``fans``), at the entry.
 
 The anchor and the session's operators (and admins) never enter their own raffles.
 """
@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.auth.service import Principal
 from liveshop.errors import Problem, forbidden
+from liveshop.fans import service as fans_service
 from liveshop.live import service as live_service
 from liveshop.live.models import RoomEvent
 from liveshop.live.moderation_service import can_moderate
 from liveshop.orders.models import Order
 from liveshop.promotions.raffle_models import Raffle
 
-UNAVAILABLE_RULES = frozenset({"follower", "fan_group"})  # no fans domain yet
 PAID_OR_LATER = ("paid", "shipped", "delivered", "completed")
 MAX_KEYWORD_MESSAGES = 500
 
@@ -87,5 +87,15 @@ async def check_eligible(session: AsyncSession, *, raffle: Raffle, principal: Pr
         )
         if result.first() is None:
             raise _not_eligible("only fans who bought (and paid) in this session may enter")
+    elif raffle.eligibility == "follower":
+        if not await fans_service.is_follower(
+            session, account_id=account_id, anchor_id=live.anchor_id
+        ):
+            raise _not_eligible("only the anchor's followers may enter: follow the anchor")
+    elif raffle.eligibility == "fan_group":
+        if not await fans_service.is_fan_group_member(
+            session, account_id=account_id, anchor_id=live.anchor_id
+        ):
+            raise _not_eligible("only members of the anchor's fan groups may enter")
     elif raffle.eligibility != "everyone":
         raise _not_eligible(f"eligibility {raffle.eligibility!r} is not available")

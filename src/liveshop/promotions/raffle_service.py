@@ -30,7 +30,7 @@ from liveshop.orders import service as orders_service
 from liveshop.orders.models import Order
 from liveshop.orders.schemas import AddressIn
 from liveshop.promotions import raffle_proof
-from liveshop.promotions.raffle_eligibility import UNAVAILABLE_RULES, check_eligible
+from liveshop.promotions.raffle_eligibility import check_eligible
 from liveshop.promotions.raffle_models import Raffle, RaffleEntry, RaffleWinner
 from liveshop.promotions.raffle_schemas import RaffleIn
 
@@ -96,13 +96,6 @@ async def create(
     """Open a raffle now: the server seed is drawn and stored, its commitment is public."""
     if live.status != "live":
         raise conflict("live.not_live", "raffles run only while the session is live")
-    if data.eligibility in UNAVAILABLE_RULES:
-        raise invalid(
-            "raffle.eligibility_unavailable",
-            f"eligibility {data.eligibility!r} needs fans and fan groups, which liveshop "
-            "does not have yet",
-            "eligibility",
-        )
     lines = await live_service.rundown(session, session_id=live.id)
     line = next((line for line in lines if line.item.id == data.item_id), None)
     if line is None:

@@ -8,7 +8,8 @@ room. Offering never awaits a socket, so one slow phone cannot hold up the room:
 - an idle connection (nothing queued, no write in flight) is written at once, without a task
   switch: the write runs up to its first suspension, and nearly always completes there (the
   socket's buffer has room). One that suspends (a paused transport) becomes the connection's
-  write in flight, finished by its writer coroutine (``drain``, run by the WebSocket endpoint);
+  write in flight, finished by the connection's writer task (started then, and gone once
+  nothing waits: an idle connection has no task of its own besides its endpoint's);
 - otherwise the frame goes to the connection's bounded queue, which the writer drains.
 
 Per busy connection (``Connection.offer``):
@@ -85,16 +86,18 @@ class _Resume:
 class Connection:
     """One viewer's socket as the hub sees it: a bounded queue of encoded frames.
 
-    An idle connection (nothing queued, no write in flight) is written at once by ``offer``;
-    the frames of a connection whose write is in flight wait in the queue for its writer task
-    (``drain``), which the WebSocket endpoint runs.
+    An idle connection (nothing queued, no write in flight) is written at once by ``offer``.
+    Only while a write is in flight or frames wait does the connection have a writer task
+    (``_drain``, started on demand, gone once the queue is empty): an idle connection costs
+    no task, no event and no queue (about 0.2 KB here). Whoever owns the socket (the
+    WebSocket endpoint) sets ``wake``: it is called once when the connection closes or a
+    write fails, so the endpoint stops reading and ends the connection.
     """
 
     __slots__ = (
         "account_id",
         "busy",
         "close_code",
-        "closed",
         "early",
         "error",
         "hard",
@@ -104,7 +107,8 @@ class Connection:
         "send",
         "soft",
         "viewer",
-        "wakeup",
+        "wake",
+        "writer",
     )
 
     def __init__(
@@ -115,15 +119,20 @@ class Connection:
         self.send = send
         self.soft = soft
         self.hard = hard
-        self.queue: deque[tuple[str, bool]] = deque()
-        self.wakeup = asyncio.Event()
+        self.queue: deque[tuple[str, bool]] | None = None  # made when a frame must wait
         self.close_code: int | None = None
-        self.closed = asyncio.Event()  # set on close, even while a write is stuck
         self.ready = False
         self.early: list[dict[str, Any]] | None = None  # priority events before ready
         self.busy = False  # a write is in flight: new frames queue behind it
-        self.inflight: _Resume | None = None  # a write started by offer(), for drain to finish
-        self.error: BaseException | None = None  # a write started by offer() failed
+        self.inflight: _Resume | None = None  # a write started by offer(), for the writer
+        self.error: BaseException | None = None  # a write failed (the socket is gone)
+        self.writer: asyncio.Task[None] | None = None  # alive while there is work
+        self.wake: Callable[[], None] | None = None  # told once: closed or failed
+
+    @property
+    def ended(self) -> bool:
+        """Closed by the hub, or a write failed: nothing more is sent."""
+        return self.close_code is not None or self.error is not None
 
     def hold(self, events: list[dict[str, Any]]) -> None:
         """Before ``ready``: keep the priority events ticked out while the first message is
@@ -146,21 +155,24 @@ class Connection:
     def offer(self, full: str, lite: str | None, priority: bool) -> None:
         if self.close_code is not None or self.error is not None:
             return
-        if not self.busy and not self.queue:
+        queue = self.queue
+        if not self.busy and not queue:
             self._write_now(full)
             return
-        size = len(self.queue)
+        if queue is None:
+            queue = self.queue = deque()
+        size = len(queue)
         if size >= self.hard:
             self.close(CLOSE_TOO_SLOW)
             return
         if size < self.soft:
-            self.queue.append((full, priority))
+            queue.append((full, priority))
         else:
-            if not all(p for _, p in self.queue):
-                self.queue = deque(item for item in self.queue if item[1])
+            if not all(p for _, p in queue):
+                queue = self.queue = deque(item for item in queue if item[1])
             if lite is not None:
-                self.queue.append((lite, priority))
-        self.wakeup.set()
+                queue.append((lite, priority))
+        self._start_writer()
 
     def _write_now(self, text: str) -> None:
         """Run the send up to its first suspension; a suspended one goes to the writer."""
@@ -169,56 +181,85 @@ class Connection:
             waiting = steps.send(None)
         except StopIteration:
             return  # written
-        except BaseException as exc:  # the socket is gone: the writer task raises it
-            self.error = exc
-            self.wakeup.set()
+        except BaseException as exc:  # the socket is gone
+            self._fail(exc)
             return
         self.busy = True
         self.inflight = _Resume(steps, waiting)
-        self.wakeup.set()
+        self._start_writer()
 
     def direct(self, text: str) -> None:
         """A personal message (reply, error): queued, never dropped."""
         if self.close_code is None:
+            if self.queue is None:
+                self.queue = deque()
             self.queue.append((text, True))
-            self.wakeup.set()
+            self._start_writer()
 
     def close(self, code: int) -> None:
+        """Close (once): drop what is queued, stop a stuck write, tell the owner."""
         if self.close_code is None:
             self.close_code = code
-            self.queue.clear()
-            self.wakeup.set()
-            self.closed.set()
+            self.queue = None
+            self._stop_writer()
+            self._tell()
 
-    async def drain(self) -> int | None:
-        """Writer loop: finish a write ``offer`` started, send queued frames, until closed;
-        returns the close code (raises what a write raised)."""
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            self._tell()
+
+    def _tell(self) -> None:
+        wake, self.wake = self.wake, None
+        if wake is not None:
+            wake()
+
+    def _start_writer(self) -> None:
+        if self.writer is None and self.close_code is None and self.error is None:
+            self.writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def _stop_writer(self) -> None:
+        writer = self.writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+
+    async def stop(self) -> None:
+        """Cancel the writer task, if any, and wait for it (the owner, when it ends)."""
+        writer = self.writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            await asyncio.wait({writer})
+
+    async def _drain(self) -> None:
+        """The writer: finish the write ``offer`` started, send the queued frames, then end
+        (a write that fails ends the connection: ``error`` is set and the owner told)."""
+        self.busy = True
         try:
-            while True:
-                await self.wakeup.wait()
-                self.wakeup.clear()
-                if self.error is not None:
-                    raise self.error
-                if self.close_code is not None:
-                    return self.close_code
-                self.busy = True
-                try:
-                    if self.inflight is not None:
-                        await self.inflight
-                        self.inflight = None
-                        if self.close_code is not None:
-                            return self.close_code
-                    while self.queue:
-                        text, _ = self.queue.popleft()
-                        await self.send(text)
-                        if self.close_code is not None:
-                            return self.close_code
-                finally:
-                    self.busy = False
+            if self.inflight is not None:
+                await self.inflight
+                self.inflight = None
+            while self.close_code is None and self.queue:
+                text, _ = self.queue.popleft()
+                await self.send(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(exc)
         finally:
             if self.inflight is not None:  # closed or cancelled with a write stuck
                 self.inflight.close()
                 self.inflight = None
+            self.busy = False
+            self.writer = None
+            if not self.queue:
+                self.queue = None
+
+    async def drain(self) -> int | None:
+        """Wait until nothing is queued or in flight (or the connection ended); returns the
+        close code. For tests and tools: the writer itself runs on its own."""
+        while (writer := self.writer) is not None and not self.ended:
+            await asyncio.wait({writer})
+        return self.close_code
 
 
 @dataclass

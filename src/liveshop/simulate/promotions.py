@@ -27,6 +27,10 @@ ADDRESS = {
 }
 
 
+ENVELOPE_MINOR = 888
+TOP_UP_MINOR = 100_000
+
+
 @dataclass
 class Cycle:
     """What one cycle did (the demo prints it; the tests check it)."""
@@ -68,15 +72,43 @@ def _auth(token: str, *, key: bool = False) -> dict[str, str]:
 
 
 async def _wait_for(
-    http: httpx.AsyncClient, url: str, done: Any, *, within: float, every: float = 0.5
+    http: httpx.AsyncClient,
+    url: str,
+    done: Any,
+    *,
+    within: float,
+    every: float = 0.5,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        body: dict[str, Any] = (await http.get(url)).json()
+        body: dict[str, Any] = (await http.get(url, headers=headers)).json()
         if done(body) or loop.time() > deadline:
             return body
         await asyncio.sleep(every)
+
+
+async def _ensure_balance(http: httpx.AsyncClient, token: str, need: int) -> None:
+    """Red envelopes are paid from the funder's wallet: when it would not cover ``need``, top
+    it up through the payment provider's pay page, as a person would (the seed's grant lasts
+    thousands of cycles, so this rarely runs)."""
+    balances = (await http.get("/wallet", headers=_auth(token))).json()["balances"]
+    if max((b["balance_minor"] for b in balances), default=0) >= need:
+        return
+    started = await http.post(
+        "/wallet/top-ups", json={"amount_minor": TOP_UP_MINOR}, headers=_auth(token, key=True)
+    )
+    started.raise_for_status()
+    top_up = started.json()
+    await http.post(f"{httpx.URL(top_up['pay_url']).path}/decision", data={"decision": "approve"})
+    await _wait_for(
+        http,
+        f"/wallet/top-ups/{top_up['id']}",
+        lambda t: t.get("status") != "requires_action",
+        within=30,
+        headers=_auth(token),
+    )
 
 
 async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycle:
@@ -112,9 +144,14 @@ async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycl
     else:
         log.warning("demo_flash_sale_refused", status=sale.status_code, body=sale.text)
 
+    await _ensure_balance(http, operator, ENVELOPE_MINOR)
     envelope = await http.post(
         f"{base}/red-envelopes",
-        json={"amount_minor": 888, "count": max(1, script.fans // 2), "expires_in_seconds": 600},
+        json={
+            "amount_minor": ENVELOPE_MINOR,
+            "count": max(1, script.fans // 2),
+            "expires_in_seconds": 600,
+        },
         headers=_auth(operator, key=True),
     )
     if envelope.status_code == 201:
@@ -125,6 +162,8 @@ async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycl
             )
             if grab.is_success:
                 cycle.grabbed_minor.append(int(grab.json()["amount_minor"]))
+    else:
+        log.warning("demo_envelope_refused", status=envelope.status_code, body=envelope.text)
 
     raffle = await http.post(
         f"{base}/raffles",

@@ -1,17 +1,29 @@
-"""The wallet over HTTP: your balances and your ledger (read only; money moves through the
-domains that cause it, e.g. grabbing a red envelope)."""
+"""The wallet over HTTP: your balances, your ledger, and top-ups through the payment provider
+(other money moves through the domains that cause it: grabbing or funding a red envelope,
+store credit at checkout)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 
-from liveshop.deps import CurrentPrincipal, SessionDep
+from liveshop import idempotency
+from liveshop.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from liveshop.wallet import service as wallet
-from liveshop.wallet.schemas import BalanceOut, EntryOut, EntryPage, WalletOut
+from liveshop.wallet import top_ups
+from liveshop.wallet.schemas import (
+    BalanceOut,
+    EntryOut,
+    EntryPage,
+    TopUpIn,
+    TopUpOut,
+    WalletOut,
+)
 
 router = APIRouter(tags=["wallet"])
+IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 Cursor = Annotated[str | None, Query(pattern="^[0-9a-hjkmnp-tv-z]{26}$")]
 Currency = Annotated[str | None, Query(pattern="^[A-Z]{3}$")]
 
@@ -44,3 +56,60 @@ async def list_entries(
         items=[EntryOut.model_validate(row, from_attributes=True) for row in rows],
         next_cursor=next_cursor,
     )
+
+
+@router.post(
+    "/wallet/top-ups",
+    status_code=201,
+    response_model=TopUpOut,
+    responses={
+        409: {"description": "idempotency.key_reused"},
+        422: {"description": "wallet.bad_amount"},
+    },
+)
+async def start_top_up(
+    body: TopUpIn,
+    principal: CurrentPrincipal,
+    key: IdempotencyKey,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> JSONResponse:
+    """Pay money into your wallet: open ``pay_url`` at the provider; once the payment succeeds
+    the wallet is credited (``top_up``), exactly once."""
+    now = runtime.clock.now()
+
+    async def action() -> TopUpOut:
+        top_up = await top_ups.start(
+            session,
+            account_id=principal.account_id,
+            amount_minor=body.amount_minor,
+            currency=body.currency or runtime.settings.default_currency,
+            provider=runtime.payments,
+            idempotency_key=key,
+            now=now,
+        )
+        return top_ups.top_up_out(top_up)
+
+    return await idempotency.run(
+        session,
+        scope=principal.account_id,
+        key=key,
+        operation="wallet.top_up",
+        payload=body.model_dump(mode="json"),
+        now=now,
+        action=action,
+        status_code=201,
+    )
+
+
+@router.get(
+    "/wallet/top-ups/{top_up_id}",
+    response_model=TopUpOut,
+    responses={404: {"description": "wallet.top_up_not_found"}},
+)
+async def get_top_up(top_up_id: str, principal: CurrentPrincipal, session: SessionDep) -> TopUpOut:
+    """One of your top-ups: ``requires_action`` until the provider reports the outcome."""
+    top_up = await top_ups.get_or_raise(
+        session, top_up_id=top_up_id, account_id=principal.account_id
+    )
+    return top_ups.top_up_out(top_up)

@@ -10,12 +10,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from liveshop.db import Base, UTCDateTime, id_column
 
 ENTRY_KINDS = (
+    "top_up",
+    "envelope_fund",
     "envelope_grab",
     "envelope_refund",
     "store_credit_spend",
     "store_credit_refund",
     "adjustment",
 )
+TOP_UP_STATUSES = ("requires_action", "succeeded", "failed")
 
 
 class WalletBalance(Base):
@@ -52,3 +55,30 @@ class WalletEntry(Base):
     kind: Mapped[str] = mapped_column(String(24))
     ref: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WalletTopUp(Base):
+    """Money paid into a wallet through the payment provider: its own intent at the provider,
+    credited (``top_up`` entry, ``ref`` = this id) once the provider reports success.
+
+    ``status`` goes ``requires_action`` -> ``succeeded`` | ``failed`` by a guarded UPDATE, so a
+    replayed webhook credits nothing more. ``provider`` is ``seed`` for the demo seed's grant
+    (no intent, succeeded at once).
+    """
+
+    __tablename__ = "wallet_top_ups"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        Index("ix_wallet_top_ups_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    pay_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

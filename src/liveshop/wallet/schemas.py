@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 EntryKind = Literal[
-    "envelope_grab", "envelope_refund", "store_credit_spend", "store_credit_refund", "adjustment"
+    "top_up",
+    "envelope_fund",
+    "envelope_grab",
+    "envelope_refund",
+    "store_credit_spend",
+    "store_credit_refund",
+    "adjustment",
 ]
+TopUpStatus = Literal["requires_action", "succeeded", "failed"]
 
 
 class BalanceOut(BaseModel):
@@ -34,3 +41,23 @@ class EntryOut(BaseModel):
 class EntryPage(BaseModel):
     items: list[EntryOut]
     next_cursor: str | None
+
+
+class TopUpIn(BaseModel):
+    """Pay money into your wallet through the payment provider (integer minor units)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: StrictInt
+    currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
+
+
+class TopUpOut(BaseModel):
+    id: str
+    status: TopUpStatus
+    amount_minor: int
+    currency: str
+    provider: str
+    pay_url: str | None
+    created_at: datetime
+    succeeded_at: datetime | None

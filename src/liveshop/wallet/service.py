@@ -18,11 +18,12 @@ Both add the ledger row in the caller's transaction and flush, never commit: the
 the money movement together with whatever caused it (a grab, an order), so either both land or
 neither does.
 
-For other domains (checkout's store credit): ``debit(session, account_id=buyer, currency="CNY",
-amount_minor=500, kind="store_credit_spend", ref=order_id, now=now)`` raises a 409
-``wallet.insufficient`` Problem when the balance is short, and a 409 ``wallet.duplicate_entry``
-when ``(account, kind, ref)`` was already booked; a refund is ``credit(...,
-kind="store_credit_refund", ref=<refund id>)``.
+For other domains (checkout's store credit, a red envelope's funding): ``debit(session,
+account_id=buyer, currency="CNY", amount_minor=500, kind="store_credit_spend", ref=order_id,
+now=now)`` raises a 409 ``wallet.insufficient_funds`` Problem when the balance is short, and a
+409 ``wallet.duplicate_entry`` when ``(account, kind, ref)`` was already booked; a refund is
+``credit(..., kind="store_credit_refund", ref=<refund or order id>)``. Money enters a wallet
+from outside through a top-up (:mod:`liveshop.wallet.top_ups`).
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveshop.errors import conflict, invalid
+from liveshop.errors import Problem, conflict, invalid
 from liveshop.wallet.models import WalletBalance, WalletEntry
 
-CREDIT_KINDS = frozenset({"envelope_grab", "envelope_refund", "store_credit_refund", "adjustment"})
-DEBIT_KINDS = frozenset({"store_credit_spend", "adjustment"})
+CREDIT_KINDS = frozenset(
+    {"top_up", "envelope_grab", "envelope_refund", "store_credit_refund", "adjustment"}
+)
+DEBIT_KINDS = frozenset({"envelope_fund", "store_credit_spend", "adjustment"})
+INSUFFICIENT_FUNDS = "wallet.insufficient_funds"
 MAX_AMOUNT_MINOR = 10**13
 """The largest single movement (a sanity bound, far above any real one)."""
 
@@ -89,6 +93,15 @@ async def _refuse_duplicate(session: AsyncSession, *, account_id: str, kind: str
             f"this account already has a {kind} entry for {ref!r}",
             entry_id=existing,
         )
+
+
+def insufficient_funds(*, currency: str, amount_minor: int) -> Problem:
+    """409 ``wallet.insufficient_funds``: the wallet holds less than ``amount_minor``."""
+    return conflict(
+        INSUFFICIENT_FUNDS,
+        f"the {currency} wallet holds less than {amount_minor} minor units",
+        currency=currency,
+    )
 
 
 def _entry(
@@ -158,7 +171,7 @@ async def debit(
     ref: str,
     now: datetime,
 ) -> WalletEntry:
-    """Take ``amount_minor`` (> 0) from the wallet, or raise 409 ``wallet.insufficient``
+    """Take ``amount_minor`` (> 0) from the wallet, or raise 409 ``wallet.insufficient_funds``
     having changed nothing. ``kind`` is one of :data:`DEBIT_KINDS`."""
     _check(amount_minor=amount_minor, currency=currency, kind=kind, ref=ref, allowed=DEBIT_KINDS)
     await _refuse_duplicate(session, account_id=account_id, kind=kind, ref=ref)
@@ -174,11 +187,7 @@ async def debit(
     )
     assert isinstance(result, CursorResult)
     if result.rowcount != 1:
-        raise conflict(
-            "wallet.insufficient",
-            f"the {currency} wallet holds less than {amount_minor} minor units",
-            currency=currency,
-        )
+        raise insufficient_funds(currency=currency, amount_minor=amount_minor)
     entry = _entry(
         account_id=account_id,
         currency=currency,
