@@ -177,7 +177,7 @@ def test_the_demo_live_session_is_live_and_its_room_can_be_joined(demo_server: s
     assert "Hello from the demo test" in done.stdout
 
 
-def test_the_demo_promotion_script_runs_a_flash_sale_an_envelope_and_a_raffle(
+def test_the_demo_promotion_script_runs_a_flash_sale_a_coupon_drop_an_envelope_and_a_raffle(
     demo_server: str, tmp_path: Path
 ) -> None:
     import asyncio
@@ -191,6 +191,7 @@ def test_the_demo_promotion_script_runs_a_flash_sale_an_envelope_and_a_raffle(
 
     done = asyncio.run(cycle())
     assert done.flash_sale_id and done.bought == 3 and done.sold_out == 3
+    assert done.coupon_drop_id and done.coupons_claimed == 3 and done.coupons_gone == 3
     assert done.envelope_id and len(done.grabbed_minor) == 3 and sum(done.grabbed_minor) == 888
     assert done.raffle_id and done.entrants == 6 and len(done.winners) == 1
     with httpx.Client(base_url=demo_server, timeout=10) as http:
@@ -198,3 +199,5 @@ def test_the_demo_promotion_script_runs_a_flash_sale_an_envelope_and_a_raffle(
         assert verify(parse_proof(proof.content)).winners == done.winners
         sale = http.get(f"/flash-sales/{done.flash_sale_id}").json()
         assert sale["left"] == 0
+        drop = http.get(f"/coupon-drops/{done.coupon_drop_id}").json()
+        assert drop["claimed"] == 3 and drop["status"] == "ended"

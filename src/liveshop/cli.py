@@ -165,7 +165,9 @@ def demo(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     promotions: Annotated[
         bool,
-        typer.Option(help="Run a flash sale, a red envelope and a raffle every few minutes."),
+        typer.Option(
+            help="Run a flash sale, a coupon drop, a red envelope and a raffle every few minutes."
+        ),
     ] = True,
 ) -> None:
     """Migrate, seed the demo data and serve: the embedded platform on one laptop."""
@@ -192,8 +194,8 @@ def demo(
     console.print("How to buy a demo product step by step: docs/quickstart.md. Ctrl-C stops.")
     if promotions and data.session_id:
         console.print(
-            "Simulated promotions: a flash sale, a red envelope and a raffle every few minutes"
-            " (--no-promotions turns them off)."
+            "Simulated promotions: a flash sale, a coupon drop, a red envelope and a raffle"
+            " every few minutes (--no-promotions turns them off)."
         )
         _start_promotions(base)
     serve(host=host, port=port)

@@ -1,6 +1,6 @@
-"""The demo's promotions: every cycle the demo operator runs a flash sale, a red envelope and
-a raffle in the live demo session, and simulated fans buy, grab and enter — all through the
-public HTTP API, exactly as people would.
+"""The demo's promotions: every cycle the demo operator runs a flash sale, drops a coupon,
+launches a red envelope and a raffle in the live demo session, and simulated fans buy, claim,
+grab and enter — all through the public HTTP API, exactly as people would.
 
 ``liveshop demo`` runs :func:`run` next to the server; tests run one cycle against a real one.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ ADDRESS = {
 
 
 ENVELOPE_MINOR = 888
+COUPON_OFF_MINOR = 500
+COUPON_MIN_SPEND_MINOR = 3000
 TOP_UP_MINOR = 100_000
 
 
@@ -38,6 +41,9 @@ class Cycle:
     flash_sale_id: str | None = None
     bought: int = 0
     sold_out: int = 0
+    coupon_drop_id: str | None = None
+    coupons_claimed: int = 0
+    coupons_gone: int = 0
     envelope_id: str | None = None
     grabbed_minor: list[int] = field(default_factory=list)
     raffle_id: str | None = None
@@ -112,7 +118,8 @@ async def _ensure_balance(http: httpx.AsyncClient, token: str, need: int) -> Non
 
 
 async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycle:
-    """Run a flash sale, a red envelope and a raffle once in the live demo session."""
+    """Run a flash sale, a coupon drop, a red envelope and a raffle once in the live demo
+    session."""
     operator = await _token(http, demo_email("operator"), "Demo Operator")
     fans = [
         await _token(http, f"sim-fan-{i}@demo.liveshop.dev", f"Sim Fan {i}")
@@ -143,6 +150,8 @@ async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycl
         cycle.flash_sale_id = sale.json()["id"]
     else:
         log.warning("demo_flash_sale_refused", status=sale.status_code, body=sale.text)
+
+    await _coupon_drop(http, operator, fans, session_id, cycle)
 
     await _ensure_balance(http, operator, ENVELOPE_MINOR)
     envelope = await http.post(
@@ -207,6 +216,44 @@ async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycl
         )
         cycle.winners = [w["id"] for w in done.get("winners") or []]
     return cycle
+
+
+async def _coupon_drop(
+    http: httpx.AsyncClient, operator: str, fans: list[str], session_id: str, cycle: Cycle
+) -> None:
+    """A live-only coupon (5.00 off 30.00) dropped for half the fans; every fan tries."""
+    template = await http.post(
+        "/coupon-templates",
+        json={
+            "title": "Live room: 5 off 30",
+            "kind": "fixed",
+            "amount_off_minor": COUPON_OFF_MINOR,
+            "min_spend_minor": COUPON_MIN_SPEND_MINOR,
+            "valid_until": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "live_session_only": True,
+            "quota": len(fans),
+            "session_id": session_id,
+        },
+        headers=_auth(operator, key=True),
+    )
+    if template.status_code != 201:
+        log.warning("demo_coupon_refused", status=template.status_code, body=template.text)
+        return
+    drop = await http.post(
+        f"/live/sessions/{session_id}/coupon-drops",
+        json={"template_id": template.json()["id"], "quota": max(1, len(fans) // 2)},
+        headers=_auth(operator, key=True),
+    )
+    if drop.status_code != 201:
+        log.warning("demo_coupon_drop_refused", status=drop.status_code, body=drop.text)
+        return
+    cycle.coupon_drop_id = drop.json()["id"]
+    for fan in fans:
+        claim = await http.post(
+            f"/coupon-drops/{cycle.coupon_drop_id}/claim", headers=_auth(fan, key=True)
+        )
+        cycle.coupons_claimed += claim.status_code in (200, 201)
+        cycle.coupons_gone += claim.status_code == 409
 
 
 async def run(script: Script, *, cycles: int | None = None) -> None:
