@@ -21,6 +21,7 @@ from liveshop import __version__, errors
 from liveshop.auth.api import router as auth_router
 from liveshop.auth.passwords import Passwords
 from liveshop.auth.token_cache import TokenCache
+from liveshop.auth.token_loader import TokenLoader
 from liveshop.catalog.api import router as catalog_router
 from liveshop.clock import Clock, SystemClock
 from liveshop.config import Settings
@@ -130,6 +131,7 @@ def create_app(
             token_cache=(
                 TokenCache(settings.auth_cache_seconds) if settings.auth_cache_seconds else None
             ),
+            token_loader=TokenLoader(sessionmaker),
         )
         runtime.extras["http"] = http
         gate: StockGate = RedisGate(redis) if redis is not None else MemoryGate()

@@ -15,6 +15,7 @@ from liveshop.auth import service as auth_service
 from liveshop.auth.passwords import Passwords
 from liveshop.auth.service import Principal
 from liveshop.auth.token_cache import TokenCache
+from liveshop.auth.token_loader import TokenLoader
 from liveshop.clock import Clock
 from liveshop.config import Settings
 from liveshop.db import read_only_session
@@ -42,6 +43,7 @@ class Runtime:
     rooms: LiveRooms
     redis: Redis | None = None
     token_cache: TokenCache | None = None
+    token_loader: TokenLoader | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,8 +95,9 @@ async def optional_principal(request: Request, runtime: RuntimeDep) -> Principal
 
 async def principal_for(runtime: Runtime, token: str) -> Principal | None:
     """The token's principal, from the runtime's token cache when it is fresh there, else
-    read in a short read-only session of its own (on SQLite it takes no write lock, and the
-    request's own session stays free for the handler)."""
+    read in a read-only session of its own (on SQLite it takes no write lock, and the
+    request's own session stays free for the handler), batched with the other misses of the
+    same loop turn by the runtime's ``TokenLoader``."""
     if not auth_service.token_shape_ok(token):
         return None
     now = runtime.clock.now()
@@ -102,9 +105,12 @@ async def principal_for(runtime: Runtime, token: str) -> Principal | None:
     cache = runtime.token_cache
     if cache is not None and (cached := cache.get(token_hash, now=now)) is not None:
         return cached
-    async with runtime.sessionmaker() as session:
-        await read_only_session(session)
-        found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
+    if runtime.token_loader is not None:
+        found = await runtime.token_loader.load(token_hash, now=now)
+    else:
+        async with runtime.sessionmaker() as session:
+            await read_only_session(session)
+            found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
     if found is None:
         return None
     principal, expires_at = found

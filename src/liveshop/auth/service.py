@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -172,13 +174,22 @@ def token_shape_ok(token: str) -> bool:
 async def principal_and_expiry(
     session: AsyncSession, *, token_hash: str, now: datetime
 ) -> tuple[Principal, datetime] | None:
-    """The principal of a valid token given by its hash, and when the token expires.
+    """The principal of a valid token given by its hash, and when the token expires."""
+    found = await principals_by_hash(session, token_hashes=[token_hash], now=now)
+    return found.get(token_hash)
+
+
+async def principals_by_hash(
+    session: AsyncSession, *, token_hashes: Sequence[str], now: datetime
+) -> dict[str, tuple[Principal, datetime]]:
+    """The valid tokens among ``token_hashes``: hash -> (principal, token expiry).
 
     One statement (the roles joined in): every signed-in request that misses the token
-    cache runs it, so it stays off the ORM."""
+    cache comes here (batched by ``TokenLoader``), so it stays off the ORM."""
     rows = (
         await session.execute(
             select(
+                ApiToken.token_hash,
                 ApiToken.id,
                 ApiToken.expires_at,
                 ApiToken.revoked_at,
@@ -190,16 +201,20 @@ async def principal_and_expiry(
             )
             .join(Account, Account.id == ApiToken.account_id)
             .outerjoin(AccountRole, AccountRole.account_id == Account.id)
-            .where(ApiToken.token_hash == token_hash)
+            .where(ApiToken.token_hash.in_(list(token_hashes)))
         )
     ).all()
-    if not rows:
-        return None
-    token_id, expires_at, revoked_at, account_id, email, name, is_active, _ = rows[0]
-    if revoked_at is not None or expires_at <= now or not is_active:
-        return None
-    roles = frozenset(row[7] for row in rows if row[7] is not None)
-    return Principal(account_id, email, name, roles, token_id), expires_at
+    grouped: dict[str, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    found: dict[str, tuple[Principal, datetime]] = {}
+    for token_hash, group in grouped.items():
+        _, token_id, expires_at, revoked_at, account_id, email, name, is_active, _ = group[0]
+        if revoked_at is not None or expires_at <= now or not is_active:
+            continue
+        roles = frozenset(row[8] for row in group if row[8] is not None)
+        found[token_hash] = Principal(account_id, email, name, roles, token_id), expires_at
+    return found
 
 
 async def revoke_token(session: AsyncSession, *, token_id: str, now: datetime) -> None:
