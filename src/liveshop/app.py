@@ -25,7 +25,7 @@ from liveshop.auth.token_loader import TokenLoader
 from liveshop.catalog.api import router as catalog_router
 from liveshop.clock import Clock, SystemClock
 from liveshop.config import Settings
-from liveshop.db import create_engine, create_sessionmaker
+from liveshop.db import create_engine, create_sessionmaker, is_private_memory_database
 from liveshop.deps import Runtime
 from liveshop.fans.api import router as fans_router
 from liveshop.ids import new_id
@@ -143,6 +143,9 @@ def create_app(
             shared_gate=redis is not None,
             batch_max=settings.flash_batch_max,
             naive=settings.flash_mode == "naive",
+            writer_url=(
+                None if is_private_memory_database(settings.database_url) else settings.database_url
+            ),
         )
         runtime.extras["flash"] = flash_sales
         rooms.promotion_sources.append(raffle_promotions(sessionmaker))

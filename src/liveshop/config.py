@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # flash sales (docs/flash-sales.md); "naive" is the benchmark baseline: one database
     # transaction per buy with a row lock on the sale
     flash_mode: Literal["gate", "naive"] = "gate"
-    flash_batch_max: int = Field(default=256, ge=1, le=5000)
+    flash_batch_max: int = Field(default=2000, ge=1, le=5000)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

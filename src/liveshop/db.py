@@ -62,6 +62,11 @@ def id_column() -> Mapped[str]:
     return mapped_column(String(26), primary_key=True, default=new_id)
 
 
+def is_private_memory_database(url: str) -> bool:
+    """An in-memory SQLite database: a second engine would open another, empty one."""
+    return url.startswith("sqlite") and _sqlite_file(url) is None
+
+
 def _sqlite_file(url: str) -> Path | None:
     _, _, rest = url.partition(":///")
     if not rest or rest.startswith(":memory:"):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -25,6 +26,7 @@ from liveshop.idempotency import fingerprint
 from liveshop.promotions import flash_service as flash
 from liveshop.promotions.flash_models import FlashReservation, FlashSale
 from liveshop.promotions.flash_schemas import BuyIn
+from liveshop.promotions.flash_writer import WriterThread
 from liveshop.promotions.gate import GateError, StockGate, UnknownSale, WaitlistRefused
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class FlashSales:
         shared_gate: bool = False,
         batch_max: int = 256,
         naive: bool = False,
+        writer_url: str | None = None,
     ) -> None:
         self.gate = gate
         self._sessionmaker = sessionmaker
@@ -75,6 +78,8 @@ class FlashSales:
             asyncio.Queue()
         )
         self._writer: asyncio.Task[None] | None = None
+        self._writer_url = writer_url  # set: batches are written on a thread of their own
+        self._writer_thread: WriterThread | None = None
         self.batches = 0  # group commits done (tests, metrics)
         rooms.promotion_sources.append(self.room_promotions)
 
@@ -85,6 +90,9 @@ class FlashSales:
         async with self._sessionmaker() as session:
             for row in await flash.running_sales(session):
                 await self._load(session, row)
+        if self._writer_url is not None and self._writer_thread is None:
+            self._writer_thread = WriterThread(self._writer_url)
+            self._writer_thread.start()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name="flash-writer")
 
@@ -94,6 +102,9 @@ class FlashSales:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
+        if self._writer_thread is not None:
+            await self._writer_thread.stop()
+            self._writer_thread = None
 
     async def _load(self, session: AsyncSession, row: FlashSale, *, force: bool = False) -> _Sale:
         if self._shared and not force:
@@ -345,16 +356,16 @@ class FlashSales:
 
     async def _commit(self, buys: list[flash.Accepted]) -> list[FlashReservation]:
         now = self._clock.now()
-        async with self._sessionmaker() as session:
-            found = await flash.existing(session, [b.reservation_id for b in buys])
-            fresh = []
-            seen: set[str] = set()
-            for buy in buys:
-                if buy.reservation_id not in found and buy.reservation_id not in seen:
-                    fresh.append(buy)
-                    seen.add(buy.reservation_id)
-            written = await flash.write_batch(session, buys=fresh, now=now)
-            await session.commit()
+
+        async def write(
+            sessionmaker: async_sessionmaker[AsyncSession],
+        ) -> tuple[list[FlashReservation], dict[str, FlashReservation]]:
+            return await _write_db(sessionmaker, buys, now)
+
+        if self._writer_thread is not None:
+            written, found = await self._writer_thread.run(write)
+        else:
+            written, found = await write(self._sessionmaker)
         rows = {row.id: row for row in written}
         for rid, row in found.items():
             rows[rid] = row
@@ -451,6 +462,24 @@ class FlashSales:
                     "reservation_id": rid,
                 },
             )
+
+
+async def _write_db(
+    sessionmaker: async_sessionmaker[AsyncSession], buys: list[flash.Accepted], now: datetime
+) -> tuple[list[FlashReservation], dict[str, FlashReservation]]:
+    """One group commit: the buys not written yet (a retry after a restart may be), and
+    those found already written."""
+    async with sessionmaker() as session:
+        found = await flash.existing(session, [b.reservation_id for b in buys])
+        fresh = []
+        seen: set[str] = set()
+        for buy in buys:
+            if buy.reservation_id not in found and buy.reservation_id not in seen:
+                fresh.append(buy)
+                seen.add(buy.reservation_id)
+        written = await flash.write_batch(session, buys=fresh, now=now)
+        await session.commit()
+    return written, found
 
 
 def _checked(row: FlashReservation, digest: str) -> FlashReservation:
