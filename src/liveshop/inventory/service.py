@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from liveshop.errors import Problem, conflict, invalid, not_found
 from liveshop.ids import new_id
@@ -508,18 +509,31 @@ async def transfer(
     created: list[Reservation] = []
     queue = list(transfers)
     for source in sources:
-        while queue and source.quantity > 0:
+        # one guarded UPDATE per source for everything it gives (a flash sale's batch moves
+        # units to hundreds of orders at once), then the rows of each move
+        available = source.quantity
+        taken = 0
+        for item in queue:
+            if taken >= available:
+                break
+            taken += min(item.quantity, available - taken)
+        if taken == 0:
+            continue
+        if not await _guarded_update(
+            session,
+            update(Reservation)
+            .where(Reservation.id == source.id, Reservation.quantity >= taken)
+            .values(quantity=Reservation.quantity - taken)
+            .execution_options(synchronize_session=False),
+        ):
+            raise Problem(409, "stock.contention", "stock is changing fast; try again")
+        # the row is not changed through the ORM: its flush would write back a stale total
+        set_committed_value(source, "quantity", source.quantity - taken)
+        left = taken
+        while queue and left > 0:
             item = queue[0]
-            take = min(item.quantity, source.quantity)
-            if not await _guarded_update(
-                session,
-                update(Reservation)
-                .where(Reservation.id == source.id, Reservation.quantity >= take)
-                .values(quantity=Reservation.quantity - take)
-                .execution_options(synchronize_session=False),
-            ):
-                raise Problem(409, "stock.contention", "stock is changing fast; try again")
-            source.quantity -= take
+            take = min(item.quantity, left)
+            left -= take
             reservation = Reservation(
                 id=new_id(),
                 stock_id=source.stock_id,

@@ -346,6 +346,7 @@ class FlashSales:
                         Problem(503, "flash.unavailable", "the buy could not be saved; try again")
                     )
                 return
+            log.warning("flash_batch_failed_writing_one_by_one", size=len(batch), exc_info=True)
             for item in batch:  # isolate the one that fails
                 await self._write_batch([item])
             return
