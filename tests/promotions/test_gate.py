@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -548,3 +549,63 @@ async def test_any_sequence_of_operations_keeps_stock_and_limits_like_the_model(
         assert snap.taken == {user: units for user, units in model.taken.items() if units}
         assert snap.reservations == model.live
         assert snap.waitlist == model.waitlist
+
+
+async def test_redis_decisions_of_one_loop_turn_share_round_trips_in_arrival_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from liveshop.promotions import gate_redis
+
+    client = await connect_redis()
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    gate = RedisGate(client, prefix=prefix)
+    monkeypatch.setattr(gate_redis, "MAX_PIPELINE", 100)
+    pipelines = 0
+    real_pipeline = client.pipeline
+
+    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return real_pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(client, "pipeline", counting_pipeline)
+    try:
+        sale = await new_sale(gate, stock=10, limit=1)
+        pipelines = 0  # loading used one
+        decisions = await asyncio.gather(*(buy(gate, sale, f"u{i}", f"r{i}") for i in range(250)))
+        assert pipelines == 3  # 250 decisions asked at once: 100 + 100 + 50 per round trip
+        assert [d.accepted for d in decisions] == [True] * 10 + [False] * 240
+        assert [d.stock_left for d in decisions[:10]] == list(range(9, -1, -1))
+        assert {d.outcome for d in decisions[10:]} == {"sold_out"}
+        alone = await buy(gate, sale, "u0", "r0")  # alone in its turn: no pipeline
+        assert pipelines == 3 and alone.outcome == "accepted"  # a retry: the same answer
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_a_failed_redis_round_trip_fails_only_its_askers() -> None:
+    client = await connect_redis()
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    gate = RedisGate(client, prefix=prefix)
+    try:
+        sale = await new_sale(gate, stock=5, limit=1)
+        await client.aclose()
+        broken = RedisGate(
+            type(client)(host="127.0.0.1", port=1, socket_connect_timeout=0.5), prefix=prefix
+        )
+        results = await asyncio.gather(
+            *(buy(broken, sale, f"u{i}", f"r{i}") for i in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, Exception) for r in results)
+        client = await connect_redis()
+        gate = RedisGate(client, prefix=prefix)
+        assert (await buy(gate, sale, "u9", "r9")).accepted  # nothing was taken
+        assert await gate.stock_left(sale) == 4
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
