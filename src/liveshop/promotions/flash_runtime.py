@@ -168,8 +168,8 @@ class FlashSales:
         entry = await self._sale(sale_id)
         await self._advance(entry)
         rid = flash.reservation_id(user_id, key)
-        digest = fingerprint("flash.buy", {"sale": sale_id, **body.model_dump(mode="json")})
         if self._naive:
+            digest = _digest(sale_id, body)
             return await self._buy_naive(entry, user_id=user_id, rid=rid, body=body, digest=digest)
         decision = await self.gate.reserve(
             sale_id, user_id=user_id, qty=body.quantity, reservation_id=rid
@@ -179,7 +179,7 @@ class FlashSales:
                 async with self._sessionmaker() as session:
                     done = await session.get(FlashReservation, rid)
                 if done is not None:
-                    return _checked(done, digest)
+                    return _checked(done, _digest(sale_id, body))
             raise Problem(
                 409,
                 OUTCOME_CODES[decision.outcome],
@@ -191,6 +191,7 @@ class FlashSales:
             await self._rooms.publish_priority(
                 entry.row.session_id, {"type": "flash.sold_out", "sale_id": sale_id}
             )
+        digest = _digest(sale_id, body)  # not before: a refusal (most taps) needs none
         accepted = flash.Accepted(
             reservation_id=rid,
             sale_id=sale_id,
@@ -481,6 +482,10 @@ async def _write_db(
         written = await flash.write_batch(session, buys=fresh, now=now)
         await session.commit()
     return written, found
+
+
+def _digest(sale_id: str, body: BuyIn) -> str:
+    return fingerprint("flash.buy", {"sale": sale_id, **body.model_dump(mode="json")})
 
 
 def _checked(row: FlashReservation, digest: str) -> FlashReservation:
