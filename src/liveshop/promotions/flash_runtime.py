@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from liveshop.clock import Clock
+from liveshop.db import is_retryable
 from liveshop.errors import Problem
 from liveshop.idempotency import fingerprint
 from liveshop.promotions import flash_service as flash
@@ -336,7 +337,7 @@ class FlashSales:
         self, batch: list[tuple[flash.Accepted, asyncio.Future[FlashReservation]]]
     ) -> None:
         try:
-            results = await self._commit([a for a, _ in batch])
+            results = await self._commit_retrying([a for a, _ in batch])
         except Exception:
             if len(batch) == 1:
                 accepted, future = batch[0]
@@ -347,14 +348,32 @@ class FlashSales:
                         Problem(503, "flash.unavailable", "the buy could not be saved; try again")
                     )
                 return
-            log.warning("flash_batch_failed_writing_one_by_one", size=len(batch), exc_info=True)
-            for item in batch:  # isolate the one that fails
-                await self._write_batch([item])
+            log.warning("flash_batch_failed_splitting", size=len(batch), exc_info=True)
+            half = len(batch) // 2  # isolate the one that fails in log2(n) rounds
+            await self._write_batch(batch[:half])
+            await self._write_batch(batch[half:])
             return
         self.batches += 1
         for (_, future), row in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(row)
+
+    async def _commit_retrying(self, buys: list[flash.Accepted]) -> list[FlashReservation]:
+        """A batch whose transaction lost a race (another node's writer moved the same
+        allocation's units first, a deadlock, a serialization failure) is written again in a
+        fresh transaction, which reads the allocation anew."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                return await self._commit(buys)
+            except Exception as exc:
+                lost_race = is_retryable(exc) or (
+                    isinstance(exc, Problem) and exc.code == "stock.contention"
+                )
+                if not lost_race or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                log.info("flash_batch_retried", size=len(buys), attempt=attempt + 1)
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def _commit(self, buys: list[flash.Accepted]) -> list[FlashReservation]:
         now = self._clock.now()
@@ -482,6 +501,9 @@ async def _write_db(
         written = await flash.write_batch(session, buys=fresh, now=now)
         await session.commit()
     return written, found
+
+
+COMMIT_ATTEMPTS = 5
 
 
 def _digest(sale_id: str, body: BuyIn) -> str:
