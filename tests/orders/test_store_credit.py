@@ -147,7 +147,7 @@ async def test_too_much_is_judged_against_the_total_after_coupons(
             "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
             "quota": 10,
         },
-        headers=owner.headers,
+        headers={**owner.headers, **_key()},
     )
     assert template.status_code == 201, template.text
     claimed = await client.post(

@@ -52,7 +52,9 @@ async def _template(client: Any, runtime: Runtime, actor: Actor, **body: Any) ->
         "quota": 100,
         **body,
     }
-    response = await client.post("/coupon-templates", json=payload, headers=actor.headers)
+    response = await client.post(
+        "/coupon-templates", json=payload, headers={**actor.headers, **_key()}
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -62,7 +64,7 @@ async def _drop(client: Any, room: Room, template_id: str, quota: int, **body: A
     return await client.post(
         f"/live/sessions/{room.id}/coupon-drops",
         json={"template_id": template_id, "quota": quota, **body},
-        headers=room.anchor.headers,
+        headers={**room.anchor.headers, **_key()},
     )
 
 
@@ -203,6 +205,52 @@ async def test_a_drop_is_seen_in_the_room_claimed_out_and_a_timed_drop_expires(
     assert replayed == fresh and fresh["promotions"] == []
     kinds = [e["type"] for e in early.events() if e["type"].startswith("coupon.")]
     assert kinds == ["coupon.drop", "coupon.drop_ended", "coupon.drop", "coupon.drop_ended"]
+
+
+async def test_issuing_and_dropping_are_idempotent(
+    live_room: Room, open_room: Any, client: Any, runtime: Runtime
+) -> None:
+    anchor = live_room.anchor
+    body = {
+        "title": "5 off",
+        "kind": "fixed",
+        "amount_off_minor": 500,
+        "valid_until": _later(runtime, days=1),
+        "quota": 10,
+        "session_id": live_room.id,
+    }
+    missing = await client.post("/coupon-templates", json=body, headers=anchor.headers)
+    assert missing.status_code == 400 and _code(missing) == "idempotency.key_required"
+    key = _key()
+    made = [
+        await client.post("/coupon-templates", json=body, headers={**anchor.headers, **key})
+        for _ in range(2)
+    ]
+    assert [m.status_code for m in made] == [201, 201] and made[0].json() == made[1].json()
+    other = await client.post(
+        "/coupon-templates", json={**body, "quota": 11}, headers={**anchor.headers, **key}
+    )
+    assert other.status_code == 409 and _code(other) == "idempotency.key_reused"
+    listed = await client.get(
+        "/coupon-templates", params={"session_id": live_room.id}, headers=anchor.headers
+    )
+    assert [t["id"] for t in listed.json()["items"]] == [made[0].json()["id"]]
+
+    watcher = await open_room(live_room.id)
+    url = f"/live/sessions/{live_room.id}/coupon-drops"
+    drop_body = {"template_id": made[0].json()["id"], "quota": 3}
+    no_key = await client.post(url, json=drop_body, headers=anchor.headers)
+    assert no_key.status_code == 400 and _code(no_key) == "idempotency.key_required"
+    key = _key()
+    drops = [
+        await client.post(url, json=drop_body, headers={**anchor.headers, **key}) for _ in range(2)
+    ]
+    assert [d.status_code for d in drops] == [201, 201] and drops[0].json() == drops[1].json()
+    assert [d["id"] for d in (await client.get(url)).json()["items"]] == [drops[0].json()["id"]]
+    later = await client.post(url, json=drop_body, headers={**anchor.headers, **_key()})
+    await _seen(watcher, "coupon.drop", later.json()["id"])  # everything before it is in
+    announced = [e["drop"]["id"] for e in watcher.events() if e["type"] == "coupon.drop"]
+    assert announced == [drops[0].json()["id"], later.json()["id"]]  # the retry said nothing
 
 
 async def test_sixty_concurrent_claimers_of_a_quota_of_25_get_exactly_25(
@@ -426,10 +474,12 @@ async def test_bad_input_gets_stable_codes_and_changes_nothing(
         ),
     ]
     for body, status, code in cases:
-        response = await client.post("/coupon-templates", json=body, headers=owner.headers)
+        response = await client.post(
+            "/coupon-templates", json=body, headers={**owner.headers, **_key()}
+        )
         assert response.status_code == status and _code(response) == code, (body, response.text)
     assert (await client.post("/coupon-templates", json=good)).status_code == 401
-    refused = await client.post("/coupon-templates", json=good, headers=fan.headers)
+    refused = await client.post("/coupon-templates", json=good, headers={**fan.headers, **_key()})
     assert refused.status_code == 403 and _code(refused) == "auth.forbidden"
     listed = await client.get("/coupon-templates", headers=owner.headers)
     assert listed.json()["items"] == []
@@ -449,10 +499,10 @@ async def test_bad_input_gets_stable_codes_and_changes_nothing(
     ]
     url = f"/live/sessions/{live_room.id}/coupon-drops"
     for body, status, code in drop_cases:
-        response = await client.post(url, json=body, headers=live_room.anchor.headers)
+        response = await client.post(url, json=body, headers={**live_room.anchor.headers, **_key()})
         assert response.status_code == status and _code(response) == code, (body, response.text)
     body = {"template_id": session_template["id"], "quota": 1}
-    forbidden = await client.post(url, json=body, headers=fan.headers)
+    forbidden = await client.post(url, json=body, headers={**fan.headers, **_key()})
     assert forbidden.status_code == 403 and _code(forbidden) == "auth.forbidden"
     later = await client.post(
         "/live/sessions",
@@ -462,7 +512,7 @@ async def test_bad_input_gets_stable_codes_and_changes_nothing(
     not_live = await client.post(
         f"/live/sessions/{later.json()['id']}/coupon-drops",
         json=body,
-        headers=live_room.anchor.headers,
+        headers={**live_room.anchor.headers, **_key()},
     )
     assert not_live.status_code == 409 and _code(not_live) == "live.not_live"
     assert (await client.get(url)).json()["items"] == []

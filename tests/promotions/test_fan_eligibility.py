@@ -75,7 +75,7 @@ async def test_a_followers_coupon_drop_is_claimed_by_followers_only(
             "eligibility": "followers",
             "session_id": live_room.id,
         },
-        headers=live_room.anchor.headers,
+        headers={**live_room.anchor.headers, **_key()},
     )
     assert made.status_code == 201, made.text
     template = made.json()
@@ -83,7 +83,7 @@ async def test_a_followers_coupon_drop_is_claimed_by_followers_only(
     dropped = await client.post(
         f"/live/sessions/{live_room.id}/coupon-drops",
         json={"template_id": template["id"], "quota": 5},
-        headers=live_room.anchor.headers,
+        headers={**live_room.anchor.headers, **_key()},
     )
     assert dropped.status_code == 201, dropped.text
     path = f"/coupon-drops/{dropped.json()['id']}"
@@ -112,7 +112,7 @@ async def test_a_followers_coupon_needs_a_session_with_an_anchor_to_follow(
         "quota": 10,
         "eligibility": "followers",
     }
-    refused = await client.post("/coupon-templates", json=body, headers=admin.headers)
+    refused = await client.post("/coupon-templates", json=body, headers={**admin.headers, **_key()})
     assert refused.status_code == 422 and _code(refused) == "coupon.bad_eligibility"
     assert (await client.get("/coupon-templates", headers=admin.headers)).json()["items"] == []
 

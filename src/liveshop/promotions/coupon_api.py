@@ -8,7 +8,7 @@ about its end after the commit that ended it (``coupon.drop_ended``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -53,8 +53,9 @@ CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempo
     status_code=201,
     response_model=TemplateOut,
     responses={
+        400: {"description": "idempotency.key_required"},
         403: {"description": "auth.forbidden: not a member, manager or admin"},
-        409: {"description": "live.session_ended"},
+        409: {"description": "live.session_ended, idempotency.key_reused"},
         422: {
             "description": "coupon.bad_kind, coupon.bad_amount, coupon.bad_percent, "
             "coupon.bad_cap, coupon.bad_min_spend, coupon.bad_scope, coupon.bad_window, "
@@ -64,23 +65,41 @@ CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempo
     },
 )
 async def create_template(
-    body: TemplateIn, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
-) -> TemplateOut:
-    """Issue a coupon template for a merchant's goods, a live session, or the platform."""
+    body: TemplateIn,
+    principal: CurrentPrincipal,
+    key: IdempotencyKey,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> JSONResponse:
+    """Issue a coupon template for a merchant's goods, a live session, or the platform; a
+    retry with the same key answers the same template."""
     merchant_id, live = await templates.authorize_issuer(
         session, principal=principal, merchant_id=body.merchant_id, session_id=body.session_id
     )
-    template = await templates.create_template(
+    now = runtime.clock.now()
+
+    async def action() -> TemplateOut:
+        template = await templates.create_template(
+            session,
+            data=body,
+            issuer_id=principal.account_id,
+            merchant_id=merchant_id,
+            live=live,
+            currency=body.currency or runtime.settings.default_currency,
+            now=now,
+        )
+        return views.template_out(template)
+
+    return await idempotency.run(
         session,
-        data=body,
-        issuer_id=principal.account_id,
-        merchant_id=merchant_id,
-        live=live,
-        currency=body.currency or runtime.settings.default_currency,
-        now=runtime.clock.now(),
+        scope=principal.account_id,
+        key=key,
+        operation="coupons.create_template",
+        payload=body.model_dump(mode="json"),
+        now=now,
+        action=action,
+        status_code=201,
     )
-    await session.commit()
-    return views.template_out(template)
 
 
 @router.get("/coupon-templates", response_model=TemplateList)
@@ -167,7 +186,10 @@ async def claim_template(
     responses={
         403: {"description": "auth.forbidden: not a manager of the session"},
         404: {"description": "live.session_not_found, coupon.template_not_found"},
-        409: {"description": "live.not_live, coupon.expired, coupon.sold_out"},
+        400: {"description": "idempotency.key_required"},
+        409: {
+            "description": "live.not_live, coupon.expired, coupon.sold_out, idempotency.key_reused"
+        },
         422: {"description": "coupon.wrong_session, coupon.bad_quota"},
     },
 )
@@ -175,34 +197,48 @@ async def create_drop(
     session_id: str,
     body: DropIn,
     principal: CurrentPrincipal,
+    key: IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
-) -> DropOut:
+) -> JSONResponse:
     """Drop ``quota`` coupons of a template in the live room (``coupon.drop``) until they are
-    claimed or ``duration_seconds`` pass (``coupon.drop_ended``)."""
+    claimed or ``duration_seconds`` pass (``coupon.drop_ended``); a retry with the same key
+    answers the same drop and announces nothing again."""
     await session.commit()  # no transaction (on SQLite: no write lock) while waiting below
     async with runtime.rooms.command_lock(session_id):
-        live = await live_service.get_or_raise(session, session_id=session_id, lock=True)
-        await live_service.require_manager(session, principal=principal, live=live)
-        template = await coupons.get_template_or_raise(session, template_id=body.template_id)
         now = runtime.clock.now()
-        drop = await coupons.create_drop(
+        created: list[dict[str, Any]] = []
+
+        async def action() -> DropOut:
+            live = await live_service.get_or_raise(session, session_id=session_id, lock=True)
+            await live_service.require_manager(session, principal=principal, live=live)
+            template = await coupons.get_template_or_raise(session, template_id=body.template_id)
+            drop = await coupons.create_drop(
+                session,
+                live=live,
+                template=template,
+                quota=body.quota,
+                duration_seconds=body.duration_seconds,
+                actor_id=principal.account_id,
+                now=now,
+            )
+            created.append(views.drop_view(drop, template))
+            return views.drop_out(drop, template)
+
+        response = await idempotency.run(
             session,
-            live=live,
-            template=template,
-            quota=body.quota,
-            duration_seconds=body.duration_seconds,
-            actor_id=principal.account_id,
+            scope=principal.account_id,
+            key=key,
+            operation=f"coupons.create_drop:{session_id}",
+            payload=body.model_dump(mode="json"),
             now=now,
+            action=action,
+            status_code=201,
         )
-        await session.commit()
-        event = {
-            "type": "coupon.drop",
-            "drop": views.drop_view(drop, template),
-            "at": now.isoformat(),
-        }
-        await runtime.rooms.publish_priority(session_id, event, actor_id=principal.account_id)
-    return views.drop_out(drop, template)
+        if created:  # committed just now (not a replay): announce it
+            event = {"type": "coupon.drop", "drop": created[0], "at": now.isoformat()}
+            await runtime.rooms.publish_priority(session_id, event, actor_id=principal.account_id)
+    return response
 
 
 @router.get("/live/sessions/{session_id}/coupon-drops", response_model=DropList)
