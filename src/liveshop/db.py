@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -128,6 +128,23 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 T = TypeVar("T")
+
+
+async def insert_unique(
+    session: AsyncSession, row: T, existing: Callable[[], Awaitable[T | None]]
+) -> tuple[T, bool]:
+    """Insert ``row`` (in a savepoint); when a unique constraint refuses it because a
+    concurrent insert of the same thing won, that row (``existing()``) and False."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        found = await existing()
+        if found is None:
+            raise
+        return found, False
+    return row, True
+
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 

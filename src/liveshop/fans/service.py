@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveshop.auth import service as auth_service
 from liveshop.auth.models import Account
 from liveshop.auth.service import Principal
+from liveshop.db import insert_unique
 from liveshop.errors import Problem, conflict, forbidden, invalid, not_found
 from liveshop.fans.models import FanGroup, FanGroupMember, Follow
 
@@ -64,16 +65,11 @@ async def follow(
     found = await get_follow(session, account_id=account_id, anchor_id=anchor_id)
     if found is not None:
         return found, False
-    row = Follow(account_id=account_id, anchor_id=anchor_id, followed_at=now)
-    try:
-        async with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # a concurrent follow of the same fan won
-        found = await get_follow(session, account_id=account_id, anchor_id=anchor_id)
-        if found is None:
-            raise
-        return found, False
-    return row, True
+    return await insert_unique(
+        session,
+        Follow(account_id=account_id, anchor_id=anchor_id, followed_at=now),
+        lambda: get_follow(session, account_id=account_id, anchor_id=anchor_id),
+    )
 
 
 async def unfollow(session: AsyncSession, *, account_id: str, anchor_id: str) -> bool:
@@ -227,16 +223,11 @@ async def join_group(
     )
     if follows.first() is None:
         raise conflict("fans.not_following", "follow the anchor before joining its fan group")
-    row = FanGroupMember(group_id=group_id, account_id=account_id, joined_at=now)
-    try:
-        async with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # a concurrent join of the same fan won
-        found = await get_membership(session, group_id=group_id, account_id=account_id)
-        if found is None:
-            raise
-        return found, False
-    return row, True
+    return await insert_unique(
+        session,
+        FanGroupMember(group_id=group_id, account_id=account_id, joined_at=now),
+        lambda: get_membership(session, group_id=group_id, account_id=account_id),
+    )
 
 
 async def leave_group(session: AsyncSession, *, group_id: str, account_id: str) -> bool:

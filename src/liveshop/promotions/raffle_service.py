@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.auth.models import Account
 from liveshop.auth.service import Principal
 from liveshop.catalog import service as catalog_service
+from liveshop.db import insert_unique
 from liveshop.errors import Problem, conflict, forbidden, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.live import service as live_service
@@ -213,16 +213,11 @@ async def enter(
     if found is not None:
         return found, False
     await check_eligible(session, raffle=raffle, principal=principal)
-    row = RaffleEntry(raffle_id=raffle_id, account_id=principal.account_id, created_at=now)
-    try:
-        async with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # a concurrent entry of the same fan won
-        found = await entry(session, raffle_id=raffle_id, account_id=principal.account_id)
-        if found is None:
-            raise
-        return found, False
-    return row, True
+    return await insert_unique(
+        session,
+        RaffleEntry(raffle_id=raffle_id, account_id=principal.account_id, created_at=now),
+        lambda: entry(session, raffle_id=raffle_id, account_id=principal.account_id),
+    )
 
 
 # -- close, draw, proof ----------------------------------------------------------------------
