@@ -9,6 +9,7 @@ A key reused with another body (or on another operation) is a 409.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -71,7 +72,11 @@ async def require_key(
 
 
 def fingerprint(operation: str, payload: Any) -> str:
-    data = orjson.dumps({"op": operation, "body": payload}, option=orjson.OPT_SORT_KEYS)
+    document = {"op": operation, "body": payload}
+    try:
+        data = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer past 64 bits: the business rules refuse it after this
+        data = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(data).hexdigest()
 
 

@@ -125,3 +125,20 @@ async def test_what_the_lane_does_not_take_goes_to_the_route_intact(
     assert _lane(runtime) == before  # none of them was answered by the lane
     ok = await _buy(client, sale["id"], fan.headers)
     assert ok.status_code == 201 and _lane(runtime) == before + 1
+
+
+async def test_an_integer_past_64_bits_is_refused_not_a_500(
+    shop_room: Room, client: Any, clock: FrozenClock, runtime: Runtime, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    sale = await _open_sale(client, shop_room, clock, runtime)
+    huge = await _buy(
+        client, sale["id"], fan.headers, body={"shipping_address": ADDRESS, "quantity": 10**30}
+    )
+    assert huge.status_code == 422
+    created = await client.post(
+        f"/live/sessions/{shop_room.id}/flash-sales",
+        json={"item_id": shop_room.item_ids[1], "price_minor": 10**30, "quantity": 1},
+        headers={**shop_room.anchor.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert 400 <= created.status_code < 500, created.text

@@ -110,6 +110,7 @@ async def test_bad_top_ups_are_refused_with_a_stable_code_and_create_nothing(
         (0, "wallet.bad_amount"),
         (-100, "wallet.bad_amount"),
         (MAX_TOP_UP_MINOR + 1, "wallet.bad_amount"),
+        (10**30, "wallet.bad_amount"),  # past 64 bits: still a 422, not a 500
         (10.5, "request.invalid"),
         ("100", "request.invalid"),
     ):
