@@ -18,7 +18,6 @@ from liveshop.auth.token_cache import TokenCache
 from liveshop.auth.token_loader import TokenLoader
 from liveshop.clock import Clock
 from liveshop.config import Settings
-from liveshop.db import read_only_session
 from liveshop.errors import Problem
 from liveshop.observability import Metrics
 from liveshop.realtime.counters import Counters
@@ -41,9 +40,9 @@ class Runtime:
     metrics: Metrics
     payments: PaymentProvider
     rooms: LiveRooms
+    token_loader: TokenLoader
     redis: Redis | None = None
     token_cache: TokenCache | None = None
-    token_loader: TokenLoader | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,12 +104,7 @@ async def principal_for(runtime: Runtime, token: str) -> Principal | None:
     cache = runtime.token_cache
     if cache is not None and (cached := cache.get(token_hash, now=now)) is not None:
         return cached
-    if runtime.token_loader is not None:
-        found = await runtime.token_loader.load(token_hash, now=now)
-    else:
-        async with runtime.sessionmaker() as session:
-            await read_only_session(session)
-            found = await auth_service.principal_and_expiry(session, token_hash=token_hash, now=now)
+    found = await runtime.token_loader.load(token_hash, now=now)
     if found is None:
         return None
     principal, expires_at = found

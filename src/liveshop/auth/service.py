@@ -163,20 +163,15 @@ async def principal_for_token(
     session: AsyncSession, *, token: str, now: datetime
 ) -> Principal | None:
     """The principal of a valid (known, unexpired, unrevoked, active) token."""
-    found = await principal_and_expiry(session, token_hash=hash_token(token), now=now)
-    return found[0] if found is not None and token_shape_ok(token) else None
+    if not token_shape_ok(token):
+        return None
+    token_hash = hash_token(token)
+    found = await principals_by_hash(session, token_hashes=[token_hash], now=now)
+    return found[token_hash][0] if token_hash in found else None
 
 
 def token_shape_ok(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX) and len(token) <= 128
-
-
-async def principal_and_expiry(
-    session: AsyncSession, *, token_hash: str, now: datetime
-) -> tuple[Principal, datetime] | None:
-    """The principal of a valid token given by its hash, and when the token expires."""
-    found = await principals_by_hash(session, token_hashes=[token_hash], now=now)
-    return found.get(token_hash)
 
 
 async def principals_by_hash(
