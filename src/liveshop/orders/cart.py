@@ -1,11 +1,12 @@
 """Checkout's cart: lines resolved to the SKUs of one merchant in one currency, and the
-session an order is bought in. Shared by checkout and the coupon quote (``POST
-/orders/quote``), so both refuse the same carts with the same codes."""
+session an order is bought in. Shared by checkout and the quote (``POST /orders/quote``),
+so both refuse the same carts with the same codes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,9 +14,12 @@ from liveshop.catalog import service as catalog_service
 from liveshop.catalog.models import Product, Sku
 from liveshop.errors import conflict, invalid
 from liveshop.live import service as live_service
+from liveshop.orders import store_credit
 from liveshop.orders.schemas import OrderLineIn
-from liveshop.promotions.coupon_checkout import Cart
+from liveshop.promotions import coupon_checkout as checkout
+from liveshop.promotions.coupon_checkout import Cart, Evaluation
 from liveshop.promotions.coupon_math import CartLine
+from liveshop.wallet import service as wallet_service
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +73,59 @@ async def check_live_session(session: AsyncSession, *, live_session_id: str) -> 
     live = await live_service.get_or_raise(session, session_id=live_session_id)
     if live.status != "live":
         raise conflict("live.not_live", "the live session is not on air")
+
+
+@dataclass(frozen=True, slots=True)
+class WalletQuote:
+    balance_minor: int
+    wallet_minor: int
+    payable_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    merchant_id: str
+    currency: str
+    subtotal_minor: int
+    applied: Evaluation | None  # the coupons named, checked as checkout checks them
+    best: Evaluation | None  # the buyer's best combination for this cart
+    wallet: WalletQuote | None  # the store credit asked for, on the total after ``applied``
+
+
+async def quote(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    lines: Sequence[OrderLineIn],
+    live_session_id: str | None,
+    coupon_ids: Sequence[str],
+    wallet_minor: int,
+    now: datetime,
+) -> Quote:
+    """Price a cart as checkout would, using nothing: the same refusals and codes."""
+    priced = await price_lines(session, lines=lines)
+    if live_session_id is not None:
+        await check_live_session(session, live_session_id=live_session_id)
+    cart = priced.coupon_cart(live_session_id)
+    applied = None
+    if coupon_ids:
+        applied = await checkout.evaluate(
+            session, account_id=account_id, coupon_ids=list(coupon_ids), cart=cart, now=now
+        )
+    best = await checkout.best_for_cart(session, account_id=account_id, cart=cart, now=now)
+    subtotal = sum(line.subtotal_minor for line in cart.lines)
+    wallet = None
+    if wallet_minor:
+        total = applied.applied.total_minor if applied else subtotal
+        await store_credit.check(
+            session,
+            account_id=account_id,
+            currency=priced.currency,
+            total_minor=total,
+            wallet_minor=wallet_minor,
+        )
+        balance = await wallet_service.balance(
+            session, account_id=account_id, currency=priced.currency
+        )
+        wallet = WalletQuote(balance, wallet_minor, total - wallet_minor)
+    return Quote(priced.merchant_id, priced.currency, subtotal, applied, best, wallet)

@@ -17,10 +17,8 @@ from liveshop import idempotency
 from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from liveshop.live import service as live_service
-from liveshop.orders import store_credit
-from liveshop.orders.cart import check_live_session, price_lines
+from liveshop.orders import cart
 from liveshop.orders.schemas import StoreCreditQuoteOut
-from liveshop.promotions import coupon_checkout as checkout
 from liveshop.promotions import coupon_flows as flows
 from liveshop.promotions import coupon_service as coupons
 from liveshop.promotions import coupon_templates as templates
@@ -37,7 +35,6 @@ from liveshop.promotions.coupon_schemas import (
     TemplateList,
     TemplateOut,
 )
-from liveshop.wallet import service as wallet_service
 
 router = APIRouter(tags=["coupons"])
 IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
@@ -343,42 +340,27 @@ async def quote(
     ``POST /orders`` would, without using them. With ``wallet_minor``, ``wallet`` shows that
     store credit applied to the total after the ``coupon_ids`` (checked as checkout checks
     it) and what would be left to pay."""
-    priced = await price_lines(session, lines=body.lines)
-    if body.live_session_id is not None:
-        await check_live_session(session, live_session_id=body.live_session_id)
-    cart = priced.coupon_cart(body.live_session_id)
-    now = runtime.clock.now()
-    applied = None
-    if body.coupon_ids:
-        applied = await checkout.evaluate(
-            session, account_id=principal.account_id, coupon_ids=body.coupon_ids, cart=cart, now=now
-        )
-    best = await checkout.best_for_cart(
-        session, account_id=principal.account_id, cart=cart, now=now
+    priced = await cart.quote(
+        session,
+        account_id=principal.account_id,
+        lines=body.lines,
+        live_session_id=body.live_session_id,
+        coupon_ids=body.coupon_ids,
+        wallet_minor=body.wallet_minor,
+        now=runtime.clock.now(),
     )
-    subtotal = sum(line.subtotal_minor for line in cart.lines)
-    wallet = None
-    if body.wallet_minor:
-        total = applied.applied.total_minor if applied else subtotal
-        await store_credit.check(
-            session,
-            account_id=principal.account_id,
-            currency=priced.currency,
-            total_minor=total,
-            wallet_minor=body.wallet_minor,
-        )
-        wallet = StoreCreditQuoteOut(
-            balance_minor=await wallet_service.balance(
-                session, account_id=principal.account_id, currency=priced.currency
-            ),
-            wallet_minor=body.wallet_minor,
-            payable_minor=total - body.wallet_minor,
-        )
+    wallet = priced.wallet
     return QuoteOut(
         merchant_id=priced.merchant_id,
         currency=priced.currency,
-        subtotal_minor=subtotal,
-        applied=views.applied_out(applied) if applied else None,
-        best=views.applied_out(best) if best else None,
-        wallet=wallet,
+        subtotal_minor=priced.subtotal_minor,
+        applied=views.applied_out(priced.applied) if priced.applied else None,
+        best=views.applied_out(priced.best) if priced.best else None,
+        wallet=StoreCreditQuoteOut(
+            balance_minor=wallet.balance_minor,
+            wallet_minor=wallet.wallet_minor,
+            payable_minor=wallet.payable_minor,
+        )
+        if wallet
+        else None,
     )

@@ -153,7 +153,7 @@ class Connection:
         self.ready = True
 
     def offer(self, full: str, lite: str | None, priority: bool) -> None:
-        if self.close_code is not None or self.error is not None:
+        if self.ended:
             return
         queue = self.queue
         if not self.busy and not queue:
