@@ -88,7 +88,7 @@ async def start_top_up(
             idempotency_key=key,
             now=now,
         )
-        return top_ups.top_up_out(top_up)
+        return TopUpOut.model_validate(top_up)
 
     return await idempotency.run(
         session,
@@ -112,4 +112,4 @@ async def get_top_up(top_up_id: str, principal: CurrentPrincipal, session: Sessi
     top_up = await top_ups.get_or_raise(
         session, top_up_id=top_up_id, account_id=principal.account_id
     )
-    return top_ups.top_up_out(top_up)
+    return TopUpOut.model_validate(top_up)

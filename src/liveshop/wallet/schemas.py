@@ -53,6 +53,8 @@ class TopUpIn(BaseModel):
 
 
 class TopUpOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     status: TopUpStatus
     amount_minor: int

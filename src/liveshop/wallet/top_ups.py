@@ -24,7 +24,6 @@ from liveshop.errors import invalid, not_found
 from liveshop.payments.provider import PaymentProvider, ProviderEvent
 from liveshop.wallet import service as wallet
 from liveshop.wallet.models import WalletTopUp
-from liveshop.wallet.schemas import TopUpOut
 
 MAX_TOP_UP_MINOR = 100_000_000
 """The largest single top-up (1,000,000.00 in a two-decimal currency)."""
@@ -171,16 +170,3 @@ async def get_or_raise(session: AsyncSession, *, top_up_id: str, account_id: str
     if top_up is None or top_up.account_id != account_id:
         raise not_found("wallet.top_up_not_found", "no such top-up")
     return top_up
-
-
-def top_up_out(top_up: WalletTopUp) -> TopUpOut:
-    return TopUpOut(
-        id=top_up.id,
-        status=top_up.status,
-        amount_minor=top_up.amount_minor,
-        currency=top_up.currency,
-        provider=top_up.provider,
-        pay_url=top_up.pay_url,
-        created_at=top_up.created_at,
-        succeeded_at=top_up.succeeded_at,
-    )
