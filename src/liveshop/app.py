@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -37,17 +38,18 @@ from liveshop.live.rooms import LiveRooms
 from liveshop.live.ws import router as ws_router
 from liveshop.observability import Metrics, RequestContextMiddleware, configure_logging
 from liveshop.orders.api import router as orders_router
-from liveshop.orders.scheduled import run_sweeper
+from liveshop.orders.scheduled import sweep_once as sweep_orders
 from liveshop.payments.api import router as payments_router
 from liveshop.payments.sandbox import SandboxProvider
 from liveshop.payments.sandbox_api import router as sandbox_router
+from liveshop.periodic import every
 from liveshop.promotions.coupon_api import router as coupon_router
+from liveshop.promotions.coupon_flows import end_due as end_due_drops
 from liveshop.promotions.coupon_flows import room_promotions as coupon_promotions
-from liveshop.promotions.coupon_flows import run_sweeper as run_coupon_sweeper
 from liveshop.promotions.envelope_api import router as envelope_router
 from liveshop.promotions.envelope_flows import GATE as ENVELOPE_GATE
+from liveshop.promotions.envelope_flows import expire_due as expire_due_envelopes
 from liveshop.promotions.envelope_flows import room_promotions as envelope_promotions
-from liveshop.promotions.envelope_flows import run_envelope_sweeper
 from liveshop.promotions.envelope_gate import make_envelope_gate
 from liveshop.promotions.flash_api import router as flash_router
 from liveshop.promotions.flash_fastlane import FlashBuyFastLane
@@ -56,7 +58,7 @@ from liveshop.promotions.gate import MemoryGate, StockGate
 from liveshop.promotions.gate_redis import RedisGate
 from liveshop.promotions.raffle_api import router as raffle_router
 from liveshop.promotions.raffle_flows import room_promotions as raffle_promotions
-from liveshop.promotions.raffle_flows import run_sweeper as run_raffle_sweeper
+from liveshop.promotions.raffle_flows import sweep_once as close_due_raffles
 from liveshop.realtime.broker import Broker, MemoryBroker, RedisBroker
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
 from liveshop.realtime.hub import Hub
@@ -64,6 +66,9 @@ from liveshop.wallet.api import router as wallet_router
 from liveshop.web.api import router as web_router
 
 log = structlog.get_logger(__name__)
+
+FLASH_TICK_SECONDS = 0.25  # countdowns open and sales close on time to a quarter second
+PROMOTIONS_SWEEP_SECONDS = 1.0  # raffles close and coupon drops end within a second
 
 
 def create_app(
@@ -156,14 +161,17 @@ def create_app(
         app.state.runtime = runtime
         tasks: list[asyncio.Task[Any]] = []
         if background:
-            tasks.append(asyncio.create_task(run_sweeper(runtime), name="order-sweeper"))
+            sweep = runtime.settings.sweep_interval_seconds
+            promotions_sweep = min(PROMOTIONS_SWEEP_SECONDS, sweep)
             eventlog.start()
-            tasks.append(asyncio.create_task(_tick_forever(flash_sales), name="flash-ticker"))
-            tasks.append(asyncio.create_task(run_raffle_sweeper(runtime), name="raffle-sweeper"))
-            tasks.append(
-                asyncio.create_task(run_envelope_sweeper(runtime), name="envelope-sweeper")
-            )
-            tasks.append(asyncio.create_task(run_coupon_sweeper(runtime), name="coupon-sweeper"))
+            for seconds, step, name in (
+                (sweep, partial(sweep_orders, runtime), "order_sweep"),
+                (FLASH_TICK_SECONDS, flash_sales.tick, "flash_tick"),
+                (promotions_sweep, partial(close_due_raffles, runtime), "raffle_sweep"),
+                (sweep, partial(expire_due_envelopes, runtime), "envelope_sweep"),
+                (promotions_sweep, partial(end_due_drops, runtime), "coupon_sweep"),
+            ):
+                tasks.append(asyncio.create_task(every(seconds, step, name=name), name=name))
         log.info(
             "started",
             database=engine.url.render_as_string(hide_password=True),
@@ -249,15 +257,6 @@ def create_app(
     ):
         app.include_router(router)
     return app
-
-
-async def _tick_forever(flash_sales: FlashSales, interval: float = 0.25) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await flash_sales.tick()
-        except Exception:
-            log.exception("flash_tick_failed")
 
 
 def create_app_from_env() -> FastAPI:

@@ -3,7 +3,6 @@ redeliver sandbox webhooks. Each sweep is one short transaction per order."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import httpx
@@ -49,15 +48,3 @@ async def sweep_once(runtime: Runtime) -> None:
     if isinstance(runtime.payments, SandboxProvider):
         http: httpx.AsyncClient = runtime.extras["http"]
         await runtime.payments.deliver_pending(runtime.sessionmaker, http)
-
-
-async def run_sweeper(runtime: Runtime) -> None:
-    """Sweep forever at the configured interval (started by the app's lifespan)."""
-    while True:
-        try:
-            await sweep_once(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("sweep_failed")
-        await asyncio.sleep(runtime.settings.sweep_interval_seconds)

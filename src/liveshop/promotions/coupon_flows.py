@@ -9,7 +9,6 @@ did not land.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from liveshop.deps import Runtime
 
 log = structlog.get_logger(__name__)
-SWEEP_SECONDS = 1.0
 """The sweeper's period, at most (``LIVESHOP_SWEEP_INTERVAL_SECONDS`` when shorter)."""
 
 
@@ -67,15 +65,3 @@ async def end_due(runtime: Runtime) -> list[str]:
         await publish_ended(runtime, drop_id)
         ended.append(drop_id)
     return ended
-
-
-async def run_sweeper(runtime: Runtime) -> None:
-    """End due drops forever (started by the app's lifespan)."""
-    while True:
-        try:
-            await end_due(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("coupon_sweep_failed")
-        await asyncio.sleep(min(SWEEP_SECONDS, runtime.settings.sweep_interval_seconds))

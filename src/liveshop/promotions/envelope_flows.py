@@ -3,7 +3,6 @@ expiry sweeper (started by the app's lifespan; tests call :func:`expire_due`).""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -97,15 +96,3 @@ async def expire_due(runtime: Runtime) -> list[str]:
         await closed(runtime, envelope_id)
         expired.append(envelope_id)
     return expired
-
-
-async def run_envelope_sweeper(runtime: Runtime) -> None:
-    """Expire due pots forever at the sweep interval (started by the app's lifespan)."""
-    while True:
-        try:
-            await expire_due(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("envelope_sweep_failed")
-        await asyncio.sleep(runtime.settings.sweep_interval_seconds)

@@ -8,7 +8,6 @@ and never an event for a change that did not land.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +20,6 @@ from liveshop.promotions import raffle_service as raffles
 from liveshop.promotions.raffle_models import Raffle
 
 log = structlog.get_logger(__name__)
-SWEEP_SECONDS = 1.0
 """The sweeper's period, at most (``LIVESHOP_SWEEP_INTERVAL_SECONDS`` when shorter)."""
 
 
@@ -113,18 +111,6 @@ async def sweep_once(runtime: Runtime) -> int:
             except Problem as exc:
                 log.warning("raffle_close_failed", raffle_id=raffle_id, code=exc.code)
     return len(due)
-
-
-async def run_sweeper(runtime: Runtime) -> None:
-    """Close due raffles forever (started by the app's lifespan)."""
-    while True:
-        try:
-            await sweep_once(runtime)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("raffle_sweep_failed")
-        await asyncio.sleep(min(SWEEP_SECONDS, runtime.settings.sweep_interval_seconds))
 
 
 def room_promotions(
