@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from liveshop.catalog.models import Merchant, MerchantMember, Product, Sku
 from liveshop.deps import Runtime
@@ -122,3 +123,14 @@ def address(city: str = "Shanghai", **extra: object) -> dict[str, object]:
 
 def order_body(sku_id: str, quantity: int = 1, city: str = "Shanghai") -> dict[str, object]:
     return {"lines": [{"sku_id": sku_id, "quantity": quantity}], "shipping_address": address(city)}
+
+
+def idempotency_key() -> dict[str, str]:
+    """A fresh ``Idempotency-Key`` header."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+def problem_code(response: Any) -> str:
+    """The stable code of a problem+json answer (asserting it is one)."""
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    return str(response.json()["code"])

@@ -15,13 +15,9 @@ from liveshop.deps import Runtime
 from liveshop.fans import service as fans
 from liveshop.fans.models import FanGroupMember, Follow
 from tests.conftest import Actor
+from tests.factories import problem_code as _code
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-def _code(response: Any) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return str(response.json()["code"])
 
 
 async def _follow(client: Any, fan: Actor, anchor: Actor) -> Any:

@@ -16,6 +16,7 @@ from liveshop.live.models import RoomEvent
 from liveshop.live.schemas import RoomState
 from tests.conftest import Actor
 from tests.factories import make_shop
+from tests.factories import problem_code as _code
 from tests.live.conftest import Room
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -27,11 +28,6 @@ async def _create(client: Any, anchor: Actor, runtime: Runtime, **extra: Any) ->
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def _code(response: Any) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json")
-    return str(response.json()["code"])
 
 
 async def test_session_lifecycle_scheduled_live_ended(

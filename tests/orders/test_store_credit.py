@@ -17,6 +17,7 @@ from liveshop.orders.scheduled import expire_overdue
 from liveshop.wallet import service as wallet
 from liveshop.wallet.models import WalletEntry
 from tests.conftest import Actor
+from tests.factories import idempotency_key as _key
 from tests.factories import make_shop, order_body
 from tests.payments.helpers import decide_on_pay_page, start_payment
 from tests.wallet.helpers import balance, top_up
@@ -24,10 +25,6 @@ from tests.wallet.helpers import balance, top_up
 pytestmark = pytest.mark.usefixtures("backend")
 
 PRICE = 9900  # make_shop's SKU
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 async def _order(

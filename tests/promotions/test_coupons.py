@@ -25,18 +25,11 @@ from liveshop.promotions.coupon_events import CouponDropView
 from liveshop.promotions.coupon_models import Coupon, CouponDrop, CouponTemplate
 from tests.conftest import Actor
 from tests.factories import Shop, address, make_shop
+from tests.factories import idempotency_key as _key
+from tests.factories import problem_code as _code
 from tests.live.conftest import Room
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
-
-
-def _code(response: Any) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return str(response.json()["code"])
 
 
 def _later(runtime: Runtime, **delta: float) -> str:

@@ -15,18 +15,11 @@ from liveshop.deps import Runtime
 from liveshop.live.events import parse_event
 from liveshop.wallet import service as wallet
 from tests.conftest import Actor
+from tests.factories import idempotency_key as _key
+from tests.factories import problem_code as _code
 from tests.live.conftest import Room
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-def _code(response: Any) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return str(response.json()["code"])
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 async def _follow(client: Any, fan: Actor, anchor: Actor) -> None:

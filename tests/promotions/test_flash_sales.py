@@ -20,7 +20,9 @@ from liveshop.live.state import apply_events
 from liveshop.orders import service as orders
 from liveshop.promotions.flash_models import FlashReservation
 from liveshop.promotions.flash_runtime import FlashSales
+from tests.factories import idempotency_key as _key
 from tests.factories import make_shop
+from tests.factories import problem_code as _code
 from tests.live.conftest import Room
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -31,14 +33,6 @@ ADDRESS = {
     "line1": "1 West Lake Road",
     "city": "Hangzhou",
 }
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
-
-
-def _code(response: Any) -> str:
-    return str(response.json()["code"])
 
 
 def _flash(runtime: Runtime) -> FlashSales:

@@ -29,18 +29,11 @@ from liveshop.promotions.raffle_events import RaffleView
 from liveshop.promotions.raffle_proof import Proof, ProofError, entrants_hash, verify
 from tests.conftest import Actor
 from tests.factories import address
+from tests.factories import idempotency_key as _key
+from tests.factories import problem_code as _code
 from tests.live.conftest import LiveServer, Room
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-def _code(response: Any) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return str(response.json()["code"])
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 async def _create(client: Any, room: Room, **body: Any) -> dict[str, Any]:

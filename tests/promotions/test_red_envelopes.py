@@ -27,19 +27,12 @@ from liveshop.promotions.envelope_gate_redis import RedisEnvelopeGate
 from liveshop.promotions.envelope_models import RedEnvelope, RedEnvelopeGrab
 from liveshop.wallet import service as wallet
 from tests.conftest import Actor, connect_redis
+from tests.factories import idempotency_key as _key
+from tests.factories import problem_code as _code
 from tests.live.conftest import ROOM_ANCHOR_CREDIT, Room
 from tests.wallet.helpers import top_up
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
-
-
-def _code(response: Any) -> str:
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    return str(response.json()["code"])
 
 
 async def _fund(client: Any, room: Room, actor: Actor | None = None, **body: Any) -> Any:
