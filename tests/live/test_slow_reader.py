@@ -70,7 +70,11 @@ async def test_a_slow_reader_is_dropped_to_priority_then_closed_and_others_get_e
     assert [e["item"]["id"] for e in fast_pins] == pins
 
     code = await slow_closed
-    assert code == 4008
+    # 4008, or (the close frame could not reach it within the server's 2 s: on a busy machine
+    # this test's one event loop is also parsing the fast reader's 12 MB) cut without one;
+    # either way the server closed it as too slow, and only it
+    assert code in (4008, None)
+    assert runtime.metrics.room_slow_closed._value.get() == 1
     for message in slow.messages:
         parse_server_message(message)
     slow_chat = [e for e in slow.events() if e.get("type") == "chat"]
@@ -81,7 +85,6 @@ async def test_a_slow_reader_is_dropped_to_priority_then_closed_and_others_get_e
     fast_seqs = [e["seq"] for e in fast_pins]
     after_snapshot = [s for s in fast_seqs if s > slow.messages[0]["seq"]]
     assert seqs == after_snapshot[: len(seqs)]
-    assert runtime.metrics.room_slow_closed._value.get() >= 1
 
     # the client resyncs: a resume from its last seq returns exactly what it missed
     last_seq = seqs[-1] if seqs else slow.messages[0]["seq"]
