@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from redis.asyncio import Redis
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from liveshop import __version__, errors
 from liveshop.auth.api import router as auth_router
@@ -35,6 +36,7 @@ from liveshop.live.api import router as live_router
 from liveshop.live.eventlog import EventLogWriter
 from liveshop.live.moderation_api import router as moderation_router
 from liveshop.live.rooms import LiveRooms
+from liveshop.live.ws import room_lane, room_session_id
 from liveshop.live.ws import router as ws_router
 from liveshop.observability import Metrics, RequestContextMiddleware, configure_logging
 from liveshop.orders.api import router as orders_router
@@ -69,6 +71,20 @@ log = structlog.get_logger(__name__)
 
 FLASH_TICK_SECONDS = 0.25  # countdowns open and sales close on time to a quarter second
 PROMOTIONS_SWEEP_SECONDS = 1.0  # raffles close and coupon drops end within a second
+
+
+class LiveShopApp(FastAPI):
+    """FastAPI, with room WebSockets taken straight to their endpoint (``live/ws.room_lane``):
+    thousands of idle viewers each keep a connection for the length of a show, and the
+    middleware stack would keep a suspended frame per layer for each of them."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id = room_session_id(scope)
+        if session_id is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await room_lane(scope, receive, send, session_id)
 
 
 def create_app(
@@ -193,7 +209,7 @@ def create_app(
             await engine.dispose()
 
     metrics = Metrics()
-    app = FastAPI(
+    app = LiveShopApp(
         title="liveshop",
         version=__version__,
         description="Self-hosted live-streaming commerce platform. Errors are problem+json.",

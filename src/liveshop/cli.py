@@ -57,6 +57,8 @@ def serve(
     """Run the HTTP server."""
     import uvicorn
 
+    from liveshop.realtime.ws_protocol import WS_PROTOCOL
+
     settings = _settings()
     uvicorn.run(
         "liveshop.app:create_app_from_env",
@@ -65,6 +67,7 @@ def serve(
         port=port or settings.port,
         log_config=None,
         proxy_headers=True,
+        ws=WS_PROTOCOL,
         ws_per_message_deflate=settings.ws_compression,
     )
 

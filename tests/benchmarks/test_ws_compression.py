@@ -23,6 +23,7 @@ from liveshop.benchmarks.server import (
 )
 from liveshop.cli import app
 from liveshop.config import Settings
+from liveshop.realtime.ws_protocol import WS_PROTOCOL
 
 
 def test_the_setting_is_off_by_default_and_parsed_as_a_bool(
@@ -51,6 +52,7 @@ def test_serve_passes_it_to_uvicorn(
     assert result.exit_code == 0, result.output
     assert calls and calls[0]["ws_per_message_deflate"] is expected
     assert calls[0]["port"] == 8123
+    assert calls[0]["ws"] == WS_PROTOCOL
 
 
 def test_the_benchmark_server_gets_the_flag_from_its_environment(tmp_path: Path) -> None:
@@ -59,6 +61,8 @@ def test_the_benchmark_server_gets_the_flag_from_its_environment(tmp_path: Path)
         return args[args.index("--ws-per-message-deflate") + 1]
 
     assert flag(server_env(tmp_path, {})) == "false"
+    args = uvicorn_args(server_env(tmp_path, {}), 9000)
+    assert args[args.index("--ws") + 1] == WS_PROTOCOL  # as `liveshop serve` runs it
     assert flag(server_env(tmp_path, {"LIVESHOP_WS_COMPRESSION": "1"})) == "true"
     assert ws_compression({"LIVESHOP_WS_COMPRESSION": "false"}) is False
     # the room bench decides it (--server-compression), whatever the caller's environment

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from liveshop.deps import Runtime
 from liveshop.live.models import LiveSession
+from liveshop.realtime.ws_protocol import WS_PROTOCOL
 from tests.conftest import Actor
 from tests.factories import Shop, make_shop
 from tests.wallet.helpers import top_up
@@ -41,7 +42,7 @@ class LiveServer:
 @pytest.fixture
 async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
+        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws=WS_PROTOCOL
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

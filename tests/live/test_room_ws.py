@@ -20,6 +20,7 @@ from liveshop.live.events import (
 )
 from liveshop.live.models import RoomEvent
 from liveshop.live.state import apply_events
+from liveshop.live.ws import room_session_id
 from tests.live.conftest import Room
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -330,3 +331,37 @@ async def test_room_activity_is_written_to_the_event_log_in_batches(
     assert like.account_id == fan.id and like.payload == {"count": 7}
     leave = next(r for r in rows if r.type == "leave")
     assert leave.payload["seconds"] >= 0
+
+
+async def test_room_sockets_go_straight_to_their_endpoint(
+    app: Any, live_room: Room, open_room: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The room lane: a room WebSocket skips the middleware stack (each layer would keep a
+    frame per idle viewer); HTTP and other WebSockets still pass through it."""
+    inner = app.middleware_stack or app.build_middleware_stack()
+    seen: list[str] = []
+
+    async def spy(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(f"{scope['type']} {scope['path']}")
+        await inner(scope, receive, send)
+
+    monkeypatch.setattr(app, "middleware_stack", spy)
+    viewer = await open_room(live_room.id)
+    assert viewer.first is not None and viewer.first["type"] == "snapshot"
+    assert (await client.get("/healthz")).status_code == 200
+    assert seen == ["http /healthz"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected"),
+    [
+        ({"type": "websocket", "path": "/ws/rooms/abc"}, "abc"),
+        ({"type": "websocket", "path": "/shop/ws/rooms/abc", "root_path": "/shop"}, "abc"),
+        ({"type": "websocket", "path": "/ws/rooms/abc/more"}, None),
+        ({"type": "websocket", "path": "/ws/rooms/"}, None),
+        ({"type": "websocket", "path": "/ws/other"}, None),
+        ({"type": "http", "path": "/ws/rooms/abc"}, None),
+    ],
+)
+def test_which_scopes_take_the_room_lane(scope: dict[str, Any], expected: str | None) -> None:
+    assert room_session_id(scope) == expected

@@ -18,6 +18,8 @@ from typing import IO
 
 import httpx
 
+from liveshop.realtime.ws_protocol import WS_PROTOCOL
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -132,7 +134,8 @@ def ws_compression(env: Mapping[str, str]) -> bool:
 
 def uvicorn_args(env: Mapping[str, str], port: int) -> list[str]:
     """The uvicorn command line of a benchmark server (as ``liveshop serve`` runs it: the
-    ``LIVESHOP_WS_COMPRESSION`` setting decides permessage-deflate)."""
+    lean WebSocket protocol, and the ``LIVESHOP_WS_COMPRESSION`` setting decides
+    permessage-deflate)."""
     return [
         sys.executable,
         "-m",
@@ -147,6 +150,8 @@ def uvicorn_args(env: Mapping[str, str], port: int) -> list[str]:
         "warning",
         "--ws-per-message-deflate",
         "true" if ws_compression(env) else "false",
+        "--ws",
+        WS_PROTOCOL,
     ]
 
 

@@ -246,6 +246,32 @@ class _RoomSocket:
 
 router.routes.append(WebSocketRoute("/ws/rooms/{session_id}", _RoomSocket(), name="room_socket"))
 
+ROOM_PATH = re.compile(r"/ws/rooms/([^/]+)")
+
+
+def room_session_id(scope: Scope) -> str | None:
+    """The session id when ``scope`` is a room WebSocket (``/ws/rooms/{session_id}``)."""
+    if scope["type"] != "websocket":
+        return None
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    match = ROOM_PATH.fullmatch(path)
+    return match[1] if match else None
+
+
+async def room_lane(scope: Scope, receive: Receive, send: Send, session_id: str) -> None:
+    """A room WebSocket straight from the server, past the middleware stack and the router.
+
+    An idle viewer's connection lives as long as the show; every ASGI layer it passes through
+    keeps a suspended frame (and some an exit stack) for that long. Nothing those layers do
+    applies to a room socket: the request id, access log and request metrics are for HTTP, and
+    the endpoint closes with its own codes. The route above stays for the router (and
+    anything that resolves it by name); both call the same ``room_socket``."""
+    scope["path_params"] = {"session_id": session_id}
+    await room_socket(WebSocket(scope, receive, send), session_id)
+
 
 async def _read(
     ws: WebSocket,
