@@ -5,7 +5,7 @@ so both refuse the same carts with the same codes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,11 +30,16 @@ class PricedCart:
     currency: str
     skus: dict[str, tuple[Sku, Product]]
     quantities: dict[str, int]
+    # unit prices that differ from the SKU's own: the live price of a rundown item
+    prices: dict[str, int] = field(default_factory=dict)
+
+    def unit_price(self, sku_id: str) -> int:
+        return self.prices.get(sku_id, self.skus[sku_id][0].price_minor)
 
     def coupon_cart(self, live_session_id: str | None) -> Cart:
-        """The cart as the coupons see it (lines at the SKUs' current prices)."""
+        """The cart as the coupons see it (lines at the prices the order charges)."""
         lines = [
-            CartLine(sku_id, self.merchant_id, self.skus[sku_id][0].price_minor, quantity)
+            CartLine(sku_id, self.merchant_id, self.unit_price(sku_id), quantity)
             for sku_id, quantity in self.quantities.items()
         ]
         return Cart(lines=lines, currency=self.currency, live_session_id=live_session_id)
@@ -68,11 +73,20 @@ async def price_lines(session: AsyncSession, *, lines: Sequence[OrderLineIn]) ->
     return PricedCart(merchants.pop(), currencies.pop(), skus, quantities)
 
 
-async def check_live_session(session: AsyncSession, *, live_session_id: str) -> None:
-    """An order can be tagged as bought in a session only while it is live."""
+async def session_prices(
+    session: AsyncSession, *, priced: PricedCart, live_session_id: str
+) -> PricedCart:
+    """The cart bought in a live session: only while it is on air, and each SKU of its
+    rundown at its live price (the others at their own)."""
     live = await live_service.get_or_raise(session, session_id=live_session_id)
     if live.status != "live":
         raise conflict("live.not_live", "the live session is not on air")
+    prices = {
+        line.item.sku_id: line.item.live_price_minor
+        for line in await live_service.rundown(session, session_id=live_session_id)
+        if line.item.sku_id in priced.quantities and line.item.currency == priced.currency
+    }
+    return replace(priced, prices=prices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +119,7 @@ async def quote(
     """Price a cart as checkout would, using nothing: the same refusals and codes."""
     priced = await price_lines(session, lines=lines)
     if live_session_id is not None:
-        await check_live_session(session, live_session_id=live_session_id)
+        priced = await session_prices(session, priced=priced, live_session_id=live_session_id)
     cart = priced.coupon_cart(live_session_id)
     applied = None
     if coupon_ids:

@@ -19,7 +19,7 @@ from liveshop.errors import Problem, conflict, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.inventory.geo import city_coordinates
 from liveshop.orders import store_credit
-from liveshop.orders.cart import check_live_session, price_lines
+from liveshop.orders.cart import price_lines, session_prices
 from liveshop.orders.models import Order, OrderLine, OrderStatusChange
 from liveshop.orders.schemas import AddressIn, OrderLineIn
 from liveshop.orders.views import to_out as to_out
@@ -73,9 +73,9 @@ async def create(
     stock near the buyer; with nothing left to pay it is paid at once. ``live_session_id``
     records the live session it is bought in."""
     cart = await price_lines(session, lines=lines)
-    skus, quantities = cart.skus, cart.quantities
     if live_session_id is not None:
-        await check_live_session(session, live_session_id=live_session_id)
+        cart = await session_prices(session, priced=cart, live_session_id=live_session_id)
+    skus, quantities = cart.skus, cart.quantities
     destination = destination_of(address)
     order = Order(
         buyer_id=buyer_id,
@@ -107,9 +107,9 @@ async def create(
             title=product.title,
             sku_code=sku.code,
             sku_attributes=dict(sku.attributes),
-            unit_price_minor=sku.price_minor,
+            unit_price_minor=cart.unit_price(sku.id),
             quantity=quantity,
-            line_total_minor=sku.price_minor * quantity,
+            line_total_minor=cart.unit_price(sku.id) * quantity,
         )
         session.add(row)
         await session.flush()
