@@ -64,6 +64,8 @@ from liveshop.promotions.raffle_flows import sweep_once as close_due_raffles
 from liveshop.realtime.broker import Broker, MemoryBroker, RedisBroker
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
 from liveshop.realtime.hub import Hub
+from liveshop.video.api import router as video_router
+from liveshop.video.flows import end_stale as end_stale_streams
 from liveshop.wallet.api import router as wallet_router
 from liveshop.web.api import router as web_router
 
@@ -186,6 +188,7 @@ def create_app(
                 (promotions_sweep, partial(close_due_raffles, runtime), "raffle_sweep"),
                 (sweep, partial(expire_due_envelopes, runtime), "envelope_sweep"),
                 (promotions_sweep, partial(end_due_drops, runtime), "coupon_sweep"),
+                (promotions_sweep, partial(end_stale_streams, runtime), "stream_grace"),
             ):
                 tasks.append(asyncio.create_task(every(seconds, step, name=name), name=name))
         log.info(
@@ -270,6 +273,7 @@ def create_app(
         fans_router,
         ws_router,
         moderation_router,
+        video_router,
     ):
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from liveshop import __version__
 from liveshop.clock import SystemClock
 from liveshop.config import ConfigError, Settings
 from liveshop.promotions.raffle_cli import raffle_app
+from liveshop.video.cli import video_app
 
 app = typer.Typer(help="liveshop: self-hosted live-streaming commerce.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations and demo data.", no_args_is_help=True)
@@ -23,6 +24,7 @@ app.add_typer(admin_app, name="admin")
 bench_app = typer.Typer(help="Benchmarks (docs/performance.md).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(raffle_app, name="raffle")
+app.add_typer(video_app, name="video")
 console = Console()
 
 

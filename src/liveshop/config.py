@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -69,6 +71,18 @@ class Settings(BaseSettings):
     flash_mode: Literal["gate", "naive"] = "gate"
     flash_batch_max: int = Field(default=2000, ge=1, le=5000)
 
+    # live video (docs/streaming.md): nginx-rtmp ingest, HLS playback, recordings -> replays
+    rtmp_port: int = Field(default=1935, ge=1, le=65535)
+    hls_port: int = Field(default=8088, ge=1, le=65535)
+    rtmp_public_url: str | None = None  # what encoders push to; default rtmp://<host>:<port>/live
+    hls_public_url: str | None = None  # where players fetch HLS (a CDN in production)
+    video_api_url: str | None = None  # where nginx calls the hooks; default http://host:port
+    video_hook_secret: str | None = None  # in the hook URLs; default derived from the secret key
+    video_grace_seconds: int = Field(default=60, ge=0, le=3600)
+    hls_fragment_seconds: float = Field(default=1.0, ge=0.5, le=10)
+    hls_playlist_seconds: float = Field(default=6.0, ge=2, le=60)
+    video_record: bool = True  # keep each publish as a recording (replays)
+
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
         if self.env == "production":
@@ -100,6 +114,34 @@ class Settings(BaseSettings):
     def webhook_secret(self) -> str:
         """Secret shared with the sandbox payment provider for webhook signatures."""
         return self.sandbox_webhook_secret or f"whsec-{self.resolved_secret_key[:32]}"
+
+    @property
+    def hook_secret(self) -> str:
+        """The shared secret in nginx-rtmp's callback URLs (``/video/hooks/{secret}/...``)."""
+        if self.video_hook_secret:
+            return self.video_hook_secret
+        digest = hmac.new(self.resolved_secret_key.encode(), b"video-hooks", hashlib.sha256)
+        return digest.hexdigest()[:40]
+
+    @property
+    def video_dir(self) -> Path:
+        return self.var_dir / "video"
+
+    @property
+    def rtmp_url(self) -> str:
+        """The server URL an encoder (OBS: Settings > Stream > Server) pushes to."""
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return self.rtmp_public_url or f"rtmp://{host}:{self.rtmp_port}/live"
+
+    @property
+    def hls_url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return (self.hls_public_url or f"http://{host}:{self.hls_port}").rstrip("/")
+
+    @property
+    def hooks_base_url(self) -> str:
+        host = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return (self.video_api_url or f"http://{host}:{self.port}").rstrip("/")
 
     @property
     def webhook_url(self) -> str:

@@ -9,6 +9,7 @@ from liveshop.live import models as live_models
 from liveshop.orders import models as orders_models
 from liveshop.payments import models as payments_models
 from liveshop.promotions import coupon_models, envelope_models, flash_models, raffle_models
+from liveshop.video import models as video_models
 from liveshop.wallet import models as wallet_models
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "orders_models",
     "payments_models",
     "raffle_models",
+    "video_models",
     "wallet_models",
 ]

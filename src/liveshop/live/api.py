@@ -460,9 +460,9 @@ async def list_announcements(session_id: str, session: SessionDep) -> Announceme
 
 
 @router.get("/live/sessions/{session_id}/state", response_model=RoomState)
-async def room_state(session_id: str, session: SessionDep) -> dict[str, Any]:
+async def room_state(session_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     """What a viewer sees besides chat and counters (the WebSocket snapshot holds those)."""
-    state = await live.room_state(session, session_id=session_id)
+    state = await live.room_state(session, session_id=session_id, settings=runtime.settings)
     if state is None:
         raise not_found("live.session_not_found", "no such live session")
     return state

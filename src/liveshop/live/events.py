@@ -93,6 +93,16 @@ class RoomSession(_Strict):
     slow_mode_seconds: int
 
 
+class RoomStream(_Strict):
+    """The video: ``idle`` (never published), ``online`` (playable at ``playback_url``),
+    ``offline`` (the encoder left; the session waits for it: the grace)."""
+
+    status: Literal["idle", "online", "offline"]
+    playback_url: str | None
+    online_at: str | None
+    offline_at: str | None
+
+
 class ShowcaseItem(_Strict):
     id: str
     position: int
@@ -179,6 +189,19 @@ class SessionUpdatedEvent(_Priority):
     session: RoomSession
 
 
+class StreamOnlineEvent(_Priority):
+    type: Literal["stream.online"]
+    stream: RoomStream
+    at: str
+
+
+class StreamOfflineEvent(_Priority):
+    type: Literal["stream.offline"]
+    stream: RoomStream
+    grace_seconds: int
+    at: str
+
+
 RoomEventModel = Annotated[
     ChatEvent
     | CountersEvent
@@ -190,6 +213,8 @@ RoomEventModel = Annotated[
     | SessionLiveEvent
     | SessionEndedEvent
     | SessionUpdatedEvent
+    | StreamOnlineEvent
+    | StreamOfflineEvent
     | FlashCountdownEvent
     | FlashOpenEvent
     | FlashSoldOutEvent
@@ -214,6 +239,8 @@ PRIORITY_TYPES = frozenset(
         "session.live",
         "session.ended",
         "session.updated",
+        "stream.online",
+        "stream.offline",
     }
     | FLASH_PRIORITY_TYPES
     | RAFFLE_PRIORITY_TYPES
@@ -234,6 +261,7 @@ class You(_Strict):
 
 class RoomSnapshot(_Strict):
     session: RoomSession
+    stream: RoomStream
     pinned: ShowcaseItem | None
     showcase: list[ShowcaseItem]
     announcements: list[AnnouncementOut]

@@ -64,6 +64,8 @@ class RundownItem(Base):
     live_price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     note: Mapped[str] = mapped_column(String(200), default="")
+    # Price when bought from the replay, set by the product's merchant; None: the list price.
+    replay_price_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Removed from the rundown: kept (the pin timeline and orders point at it), hidden.
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

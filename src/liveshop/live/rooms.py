@@ -118,7 +118,9 @@ class LiveRooms:
         from liveshop.live import service as live_service
 
         async with self._sessionmaker() as session:
-            state = await live_service.room_state(session, session_id=session_id)
+            state = await live_service.room_state(
+                session, session_id=session_id, settings=self._settings
+            )
         if (
             state is not None
             and subscribed

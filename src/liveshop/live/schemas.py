@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
 
-from liveshop.live.events import AnnouncementOut, RoomSession, ShowcaseItem
+from liveshop.live.events import AnnouncementOut, RoomSession, RoomStream, ShowcaseItem
 
 SessionStatus = Literal["scheduled", "live", "ended"]
 MAX_RUNDOWN_ITEMS = 100
@@ -111,6 +111,7 @@ class AnnouncementList(BaseModel):
 
 class RoomState(BaseModel):
     session: RoomSession
+    stream: RoomStream
     pinned: ShowcaseItem | None
     showcase: list[ShowcaseItem]
     announcements: list[AnnouncementOut]

@@ -18,6 +18,7 @@ from liveshop.auth import service as auth_service
 from liveshop.auth.models import Account
 from liveshop.auth.service import Principal
 from liveshop.catalog.models import Product, Sku
+from liveshop.config import Settings
 from liveshop.errors import conflict, forbidden, invalid, not_found
 from liveshop.live.models import (
     Announcement,
@@ -480,15 +481,22 @@ async def session_payload(session: AsyncSession, live: LiveSession) -> dict[str,
     }
 
 
-async def room_state(session: AsyncSession, *, session_id: str) -> dict[str, Any] | None:
-    """Session, pinned product, showcase and the last announcements; None if no session."""
+async def room_state(
+    session: AsyncSession, *, session_id: str, settings: Settings
+) -> dict[str, Any] | None:
+    """Session, video, pinned product, showcase and the last announcements; None if no
+    session."""
+    from liveshop.video import service as video  # video builds on live: imported late
+
     live = await session.get(LiveSession, session_id)
     if live is None:
         return None
+    stream = await video.get_stream(session, session_id=session_id)
     showcase = [showcase_item(line) for line in await rundown(session, session_id=session_id)]
     pinned = next((item for item in showcase if item["id"] == live.pinned_item_id), None)
     return {
         "session": await session_payload(session, live),
+        "stream": video.stream_payload(settings, live, stream),
         "pinned": pinned,
         "showcase": showcase,
         "announcements": await announcements(

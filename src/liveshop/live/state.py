@@ -40,6 +40,8 @@ def apply_event(snapshot: dict[str, Any], event: dict[str, Any]) -> dict[str, An
     elif kind == "session.ended":
         state["session"] = event["session"]
         state["pinned"] = None
+    elif kind in ("stream.online", "stream.offline"):
+        state["stream"] = event["stream"]
     elif kind == "chat":
         if "chat" in state:
             chat = [m for m in state["chat"] if m["id"] != event["id"]]
