@@ -100,6 +100,13 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def _loggable(path: str) -> str:
+    """The path for the access log: the secret in nginx-rtmp's hook URLs is not logged."""
+    if path.startswith("/video/hooks/"):
+        return "/video/hooks/***/" + path.rsplit("/", 1)[-1]
+    return path
+
+
 class RequestContextMiddleware:
     """Assigns a request id, binds it to the log context, records metrics and an access log."""
 
@@ -145,7 +152,7 @@ class RequestContextMiddleware:
                 self.log.info(
                     "request",
                     method=method,
-                    path=scope.get("path"),
+                    path=_loggable(scope.get("path", "")),
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from liveshop.deps import CurrentPrincipal, Runtime, RuntimeDep, SessionDep
 from liveshop.errors import Problem, forbidden, invalid
@@ -47,7 +46,7 @@ def _stream_out(runtime: Runtime, stream: VideoStream) -> StreamOut:
     return StreamOut(
         session_id=stream.session_id,
         server_url=runtime.settings.rtmp_url,
-        stream_key=stream.stream_key,
+        stream_key=video.obs_stream_key(stream),
         status=stream.status,
         playback_url=video.playback_url(runtime.settings, stream.session_id),
         online_at=live_service.iso(stream.online_at),
@@ -106,40 +105,26 @@ async def _form(request: Request, secret: str, runtime: Runtime) -> dict[str, st
     return form
 
 
-async def _session_of(runtime: Runtime, name: str) -> str | None:
-    """The session a stream name is about: after the publish redirect nginx reports the
-    session id; the key itself is accepted too."""
-    async with runtime.sessionmaker() as session:
-        row = await session.execute(
-            select(VideoStream.session_id).where(
-                (VideoStream.session_id == name) | (VideoStream.stream_key == name)
-            )
-        )
-        return row.scalars().first()
-
-
 @router.post(
     "/video/hooks/{secret}/publish",
-    status_code=302,
+    status_code=204,
     responses={403: {"description": "video.bad_hook_secret, video.unknown_key, ..."}},
 )
 async def hook_publish(secret: Secret, request: Request, runtime: RuntimeDep) -> Response:
-    """``on_publish``: accept a good key by renaming the stream to its session id (302,
-    ``Location``), refuse anything else (403: the encoder's connection fails)."""
+    """``on_publish`` (``name`` = session id, ``key`` = the secret from the stream key's
+    arguments): 204 accepts, 403 refuses (the encoder's connection fails)."""
     form = await _form(request, secret, runtime)
     if form.get("app", "live") != "live":
         raise Problem(403, "video.unknown_app", "publish to the application 'live'")
-    session_id = await flows.on_publish(
-        runtime, key=form["name"], client_id=form.get("clientid", "")
+    await flows.on_publish(
+        runtime, name=form["name"], key=form.get("key", ""), client_id=form.get("clientid", "")
     )
-    return Response(status_code=302, headers={"Location": session_id})
+    return Response(status_code=204)
 
 
 @router.post("/video/hooks/{secret}/publish_done", status_code=204)
 async def hook_publish_done(secret: Secret, request: Request, runtime: RuntimeDep) -> Response:
     """``on_publish_done``: the stream goes offline; the session's grace begins."""
     form = await _form(request, secret, runtime)
-    session_id = await _session_of(runtime, form["name"])
-    if session_id is not None:
-        await flows.on_publish_done(runtime, name=session_id, client_id=form.get("clientid", ""))
+    await flows.on_publish_done(runtime, name=form["name"], client_id=form.get("clientid", ""))
     return Response(status_code=204)

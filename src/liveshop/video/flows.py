@@ -14,11 +14,13 @@ from liveshop.video import service as video
 log = structlog.get_logger(__name__)
 
 
-async def on_publish(runtime: Runtime, *, key: str, client_id: str) -> str:
-    """nginx-rtmp's ``on_publish``: returns the session id (the stream's new name)."""
+async def on_publish(runtime: Runtime, *, name: str, key: str, client_id: str) -> str:
+    """nginx-rtmp's ``on_publish`` (``name``: the session id); returns the session id."""
     now = runtime.clock.now()
     async with runtime.sessionmaker() as session:
-        outcome = await video.publish(session, key=key, client_id=client_id, now=now)
+        outcome = await video.publish(
+            session, session_id=name, key=key, client_id=client_id, now=now
+        )
         await session.commit()
         session_id = outcome.live.id
         if outcome.changed:

@@ -1,10 +1,11 @@
 """Live video, the state machine: stream keys, publish / publish-done from nginx-rtmp, grace.
 
-A session's encoder publishes ``rtmp://<server>/live/<stream key>``. nginx-rtmp asks us
-(``on_publish``) before it accepts: an unknown or rotated key, or a key of an ended session,
-is refused and the encoder fails to connect. A good key is answered with a redirect to the
-session id, so the HLS playlist is ``/hls/<session id>.m3u8``: the public playback URL never
-shows the secret key. Publishing to a scheduled session takes it live.
+A session's encoder publishes ``rtmp://<server>/live/<session id>?key=<secret>``: the OBS
+"stream key" is ``<session id>?key=<secret>``. nginx-rtmp names the stream after the part
+before ``?`` (so the HLS playlist is ``/hls/<session id>.m3u8`` and the public playback URL
+never shows the secret) and passes the arguments to ``on_publish``, where we check the
+secret: an unknown session, a wrong or rotated secret, or an ended session is refused and
+the encoder fails to connect. Publishing to a scheduled session takes it live.
 
 When the encoder stops (``on_publish_done``) the stream goes offline and the session stays
 live for ``LIVESHOP_VIDEO_GRACE_SECONDS``; a reconnect within it puts the stream back
@@ -13,6 +14,7 @@ online, and after it the session ends (``end_stale``).
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +30,10 @@ from liveshop.live.models import LiveSession
 from liveshop.video.models import VideoStream
 
 KEY_PREFIX = "lsk_"
+
+
+def _plausible(session_id: str) -> bool:
+    return 0 < len(session_id) <= 26 and session_id.isalnum()
 
 
 def new_stream_key() -> str:
@@ -104,22 +110,23 @@ class PublishOutcome:
     changed: bool  # the stream went online (False: nginx repeated a call already applied)
 
 
+def obs_stream_key(stream: VideoStream) -> str:
+    """What the anchor enters as OBS's "Stream Key" (after the server URL)."""
+    return f"{stream.session_id}?key={stream.stream_key}"
+
+
 async def publish(
-    session: AsyncSession, *, key: str, client_id: str, now: datetime
+    session: AsyncSession, *, session_id: str, key: str, client_id: str, now: datetime
 ) -> PublishOutcome:
-    """``on_publish``: a good key puts the stream online (and a scheduled session live)."""
-    found = (
-        (await session.execute(select(VideoStream).where(VideoStream.stream_key == key)))
-        .scalars()
-        .first()
-    )
-    if found is None:
-        raise HookRefused("video.unknown_key", "no session has this stream key")
-    live = await live_service.get_or_raise(session, session_id=found.session_id, lock=True)
-    stream = await get_stream(session, session_id=live.id, lock=True)
-    assert stream is not None
-    if stream.stream_key != key:  # rotated while we waited for the lock
-        raise HookRefused("video.unknown_key", "no session has this stream key")
+    """``on_publish``: the right secret puts the stream online (and a scheduled session
+    live); anything else is refused with the same answer (nothing to probe keys with)."""
+    live = await session.get(LiveSession, session_id) if _plausible(session_id) else None
+    if live is None:
+        raise HookRefused("video.unknown_key", "this stream key is not valid")
+    live = await live_service.get_or_raise(session, session_id=session_id, lock=True)
+    stream = await get_stream(session, session_id=session_id, lock=True)
+    if stream is None or not hmac.compare_digest(stream.stream_key.encode(), key.encode()):
+        raise HookRefused("video.unknown_key", "this stream key is not valid")
     if live.status == "ended":
         raise HookRefused("video.session_ended", "the session has ended")
     if stream.status == "online" and stream.client_id == client_id:
