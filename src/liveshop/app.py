@@ -66,6 +66,8 @@ from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
 from liveshop.realtime.hub import Hub
 from liveshop.video.api import router as video_router
 from liveshop.video.flows import end_stale as end_stale_streams
+from liveshop.video.replay import build_due as build_due_replays
+from liveshop.video.replay import media as replay_media
 from liveshop.wallet.api import router as wallet_router
 from liveshop.web.api import router as web_router
 
@@ -191,6 +193,10 @@ def create_app(
                 (promotions_sweep, partial(end_stale_streams, runtime), "stream_grace"),
             ):
                 tasks.append(asyncio.create_task(every(seconds, step, name=name), name=name))
+            media = replay_media()
+            if media is not None:
+                build = partial(build_due_replays, runtime, media)
+                tasks.append(asyncio.create_task(every(sweep, build, name="replays")))
         log.info(
             "started",
             database=engine.url.render_as_string(hide_password=True),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,17 +77,32 @@ async def price_lines(session: AsyncSession, *, lines: Sequence[OrderLineIn]) ->
 async def session_prices(
     session: AsyncSession, *, priced: PricedCart, live_session_id: str
 ) -> PricedCart:
-    """The cart bought in a live session: only while it is on air, and each SKU of its
-    rundown at its live price (the others at their own)."""
+    """The cart bought in a live session: while it is on air each SKU of its rundown at its
+    live price; from its replay (an ended session with a ready replay) at the replay price
+    its merchant set, else the list price. The other SKUs at their own price."""
+    from liveshop.video.models import VideoReplay  # video builds on live and orders
+
     live = await live_service.get_or_raise(session, session_id=live_session_id)
-    if live.status != "live":
+    if live.status == "live":
+        replaying = False
+    elif live.status == "ended" and await _replay_ready(session, live_session_id, VideoReplay):
+        replaying = True
+    else:
         raise conflict("live.not_live", "the live session is not on air")
-    prices = {
-        line.item.sku_id: line.item.live_price_minor
-        for line in await live_service.rundown(session, session_id=live_session_id)
-        if line.item.sku_id in priced.quantities and line.item.currency == priced.currency
-    }
+    prices: dict[str, int] = {}
+    for line in await live_service.rundown(session, session_id=live_session_id):
+        item = line.item
+        if item.sku_id not in priced.quantities or item.currency != priced.currency:
+            continue
+        price = item.replay_price_minor if replaying else item.live_price_minor
+        if price is not None:
+            prices[item.sku_id] = price
     return replace(priced, prices=prices)
+
+
+async def _replay_ready(session: AsyncSession, session_id: str, model: Any) -> bool:
+    replay = await session.get(model, session_id)
+    return replay is not None and replay.status == "ready"
 
 
 @dataclass(frozen=True, slots=True)

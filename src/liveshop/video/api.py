@@ -14,14 +14,17 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, Runtime, RuntimeDep, SessionDep
-from liveshop.errors import Problem, forbidden, invalid
+from liveshop.errors import Problem, forbidden, invalid, not_found
 from liveshop.live import service as live_service
-from liveshop.video import flows
+from liveshop.live.events import ShowcaseItem
+from liveshop.video import flows, replay
 from liveshop.video import service as video
-from liveshop.video.models import VideoStream
+from liveshop.video.models import VideoReplay, VideoStream
+from liveshop.video.nginx import Layout
 
 router = APIRouter(tags=["video"])
 MAX_HOOK_BODY = 8 * 1024
@@ -128,3 +131,100 @@ async def hook_publish_done(secret: Secret, request: Request, runtime: RuntimeDe
     form = await _form(request, secret, runtime)
     await flows.on_publish_done(runtime, name=form["name"], client_id=form.get("clientid", ""))
     return Response(status_code=204)
+
+
+@router.post("/video/hooks/{secret}/record_done", status_code=204)
+async def hook_record_done(secret: Secret, request: Request, runtime: RuntimeDep) -> Response:
+    """``on_record_done`` (``path``: the closed recording): kept for the session's replay."""
+    form = await _form(request, secret, runtime)
+    try:
+        relative = replay.recording_path(Layout.of(runtime.settings), form.get("path", ""))
+    except replay.RecordingRefused as exc:
+        raise invalid("video.bad_recording", str(exc), "path") from exc
+    async with runtime.sessionmaker() as session:
+        kept = await replay.recorded(
+            session,
+            session_id=form["name"],
+            relative=relative,
+            client_id=form.get("clientid", ""),
+            now=runtime.clock.now(),
+        )
+        await session.commit()
+    if kept is None:
+        raise not_found("live.session_not_found", "no such live session")
+    return Response(status_code=204)
+
+
+# -- replays --------------------------------------------------------------------------------
+
+
+class TimelineEntryOut(BaseModel):
+    pin_id: str
+    item: ShowcaseItem
+    from_ms: int
+    to_ms: int
+
+
+class ReplayOut(BaseModel):
+    """An ended session's replay: ``none`` (nothing recorded), ``processing``, ``ready``
+    (play ``playback_url``; show ``timeline[i].item`` while the video time is in
+    ``[from_ms, to_ms)``) or ``failed``."""
+
+    session_id: str
+    status: str
+    playback_url: str | None
+    duration_ms: int
+    timeline: list[TimelineEntryOut]
+
+
+@router.get("/live/sessions/{session_id}/replay", response_model=ReplayOut)
+async def get_replay(session_id: str, session: SessionDep, runtime: RuntimeDep) -> ReplayOut:
+    """The replay and its pin timeline (public, like the room)."""
+    await live_service.get_or_raise(session, session_id=session_id)
+    row = await session.get(VideoReplay, session_id)
+    items = []
+    if row is not None and row.status == "ready":
+        items = await replay.timeline(session, session_id=session_id, replay=row)
+    return ReplayOut(
+        **replay.replay_payload(runtime.settings, session_id, row),
+        timeline=[TimelineEntryOut.model_validate(i) for i in items],
+    )
+
+
+class ReplayPriceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    replay_price_minor: int | None = Field(ge=1, le=10**12)
+
+
+class ReplayPriceOut(BaseModel):
+    item_id: str
+    sku_id: str
+    replay_price_minor: int | None
+    list_price_minor: int
+
+
+@router.put(
+    "/live/sessions/{session_id}/rundown/{item_id}/replay-price", response_model=ReplayPriceOut
+)
+async def put_replay_price(
+    session_id: str,
+    item_id: str,
+    body: ReplayPriceIn,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> ReplayPriceOut:
+    """The price of a rundown product bought from the replay, set by its merchant (null:
+    the list price, the default)."""
+    line = await live_service.get_line_or_raise(session, session_id=session_id, item_id=item_id)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
+    if scope is not None and line.product.merchant_id not in scope:
+        raise forbidden("only the product's merchant sets its replay price", "video.not_merchant")
+    line.item.replay_price_minor = body.replay_price_minor
+    await session.commit()
+    return ReplayPriceOut(
+        item_id=line.item.id,
+        sku_id=line.item.sku_id,
+        replay_price_minor=line.item.replay_price_minor,
+        list_price_minor=line.sku.price_minor,
+    )
