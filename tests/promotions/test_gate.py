@@ -559,26 +559,63 @@ async def test_redis_decisions_of_one_loop_turn_share_round_trips_in_arrival_ord
     client = await connect_redis()
     prefix = f"t{uuid.uuid4().hex[:8]}"
     gate = RedisGate(client, prefix=prefix)
-    monkeypatch.setattr(gate_redis, "MAX_PIPELINE", 100)
-    pipelines = 0
-    real_pipeline = client.pipeline
+    monkeypatch.setattr(gate_redis, "MAX_BATCH", 100)
+    runs = 0
+    real_many = gate._reserve_many
 
-    def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
-        nonlocal pipelines
-        pipelines += 1
-        return real_pipeline(*args, **kwargs)
+    async def counting_many(*args: Any, **kwargs: Any) -> Any:
+        nonlocal runs
+        runs += 1
+        return await real_many(*args, **kwargs)
 
-    monkeypatch.setattr(client, "pipeline", counting_pipeline)
+    monkeypatch.setattr(gate, "_reserve_many", counting_many)
     try:
         sale = await new_sale(gate, stock=10, limit=1)
-        pipelines = 0  # loading used one
         decisions = await asyncio.gather(*(buy(gate, sale, f"u{i}", f"r{i}") for i in range(250)))
-        assert pipelines == 3  # 250 decisions asked at once: 100 + 100 + 50 per round trip
+        assert runs == 3  # 250 decisions asked at once: 100 + 100 + 50 per script run
         assert [d.accepted for d in decisions] == [True] * 10 + [False] * 240
         assert [d.stock_left for d in decisions[:10]] == list(range(9, -1, -1))
         assert {d.outcome for d in decisions[10:]} == {"sold_out"}
-        alone = await buy(gate, sale, "u0", "r0")  # alone in its turn: no pipeline
-        assert pipelines == 3 and alone.outcome == "accepted"  # a retry: the same answer
+        alone = await buy(gate, sale, "u0", "r0")  # alone in its turn: the one-decision script
+        assert runs == 3 and alone.outcome == "accepted"  # a retry: the same answer
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def test_redis_decisions_batched_in_one_turn_equal_the_same_decisions_one_by_one() -> None:
+    """Two sales, the same user and the same reservation asked twice in one turn, a limit of
+    2: the batched script run answers exactly what the in-process gate answers in order."""
+    client = await connect_redis()
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    redis_gate, memory_gate = RedisGate(client, prefix=prefix), MemoryGate()
+    try:
+        sales = [
+            (
+                await new_sale(redis_gate, stock=4, limit=2),
+                await new_sale(memory_gate, stock=4, limit=2),
+            ),
+            (
+                await new_sale(redis_gate, stock=1, limit=2),
+                await new_sale(memory_gate, stock=1, limit=2),
+            ),
+        ]
+        asks = [(i % 2, f"u{i % 3}", f"r{i % 5}-{i % 2}") for i in range(12)]
+        batched = await asyncio.gather(
+            *(buy(redis_gate, sales[s][0], user, rid) for s, user, rid in asks)
+        )
+        one_by_one = [await buy(memory_gate, sales[s][1], user, rid) for s, user, rid in asks]
+        assert [(d.outcome, d.stock_left) for d in batched] == [
+            (d.outcome, d.stock_left) for d in one_by_one
+        ]
+        for redis_sale, memory_sale in sales:
+            mine, theirs = (
+                await redis_gate.snapshot(redis_sale),
+                await memory_gate.snapshot(memory_sale),
+            )
+            assert (mine.stock, mine.taken) == (theirs.stock, theirs.taken)
     finally:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
         if keys:

@@ -65,6 +65,57 @@ redis.call('HSET', KEYS[3], ARGV[3], cjson.encode({u = ARGV[1], q = qty, s = 'li
 return {'accepted', stock}
 """
 
+# The decisions asked for in one turn of the event loop for one sale, in one script run:
+# KEYS: meta, taken, res; ARGV: n, then n x (user, qty, reservation id). Returns the flat
+# list of n x (outcome, stock left). Each decision is exactly _RESERVE's, in order: a later
+# one sees what an earlier one took (the same user or reservation twice included).
+_RESERVE_MANY = """
+local n = tonumber(ARGV[1])
+local out = {}
+local meta = redis.call('HMGET', KEYS[1], 'status', 'stock', 'limit')
+local status = meta[1]
+if not status then
+  for i = 1, n do out[#out + 1] = 'unknown_sale'; out[#out + 1] = 0 end
+  return out
+end
+local stock = tonumber(meta[2])
+local limit = tonumber(meta[3])
+local start = stock
+for i = 0, n - 1 do
+  local user = ARGV[2 + 3 * i]
+  local qty = tonumber(ARGV[3 + 3 * i])
+  local rid = ARGV[4 + 3 * i]
+  local known = redis.call('HGET', KEYS[3], rid)
+  local outcome
+  local left = stock
+  if known then
+    outcome = 'accepted'
+    left = cjson.decode(known)['l']
+  elseif status == 'scheduled' then
+    outcome = 'not_open'
+  elseif status == 'closed' then
+    outcome = 'closed'
+  else
+    local held = tonumber(redis.call('HGET', KEYS[2], user) or '0')
+    if held + qty > limit then
+      outcome = 'limit_reached'
+    elseif qty > stock then
+      outcome = 'sold_out'
+    else
+      stock = stock - qty
+      left = stock
+      outcome = 'accepted'
+      redis.call('HSET', KEYS[2], user, held + qty)
+      redis.call('HSET', KEYS[3], rid, cjson.encode({u = user, q = qty, s = 'live', l = stock}))
+    end
+  end
+  out[#out + 1] = outcome
+  out[#out + 1] = left
+end
+if stock ~= start then redis.call('HSET', KEYS[1], 'stock', stock) end
+return out
+"""
+
 # KEYS: meta, taken, res, wait, waiting; ARGV: reservation id.
 # Returns JSON {o: outcome, n: units, g: [[user, id], ...], l: stock left}. The same rules as
 # MemoryGate.release: waiting users first (one unit each, skipping those at their limit), and
@@ -172,7 +223,7 @@ def _record(user_id: str, qty: int, stock_left: int) -> bytes:
     return orjson.dumps({"u": user_id, "q": qty, "s": "live", "l": stock_left})
 
 
-MAX_PIPELINE = 500  # decisions per round trip
+MAX_BATCH = 500  # decisions of one sale per script run (Redis is busy ~1 ms for them)
 _Ask = tuple[list[str], list[Any], "asyncio.Future[Any]"]  # keys, args, the asker's answer
 
 
@@ -193,6 +244,7 @@ class RedisGate:
         self._reserve_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserve = redis.register_script(_RESERVE)
+        self._reserve_many = redis.register_script(_RESERVE_MANY)
         self._release = redis.register_script(_RELEASE)
         self._confirm = redis.register_script(_CONFIRM)
         self._set_status = redis.register_script(_SET_STATUS)
@@ -254,8 +306,9 @@ class RedisGate:
         self, sale_id: str, *, user_id: str, qty: int, reservation_id: str
     ) -> Decision:
         """Decided by one Lua script, atomically. The decisions asked for in the same turn of
-        the event loop (a sale's opening brings thousands) go to Redis in one pipeline: one
-        round trip for all of them, each still its own script run, in arrival order."""
+        the event loop (a sale's opening brings thousands, a sold-out sale thousands of
+        refusals) go to Redis together: one script run per sale for all of them (each
+        decided in arrival order, exactly as alone), one round trip."""
         check_qty(qty)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending_reserves.append(
@@ -270,26 +323,30 @@ class RedisGate:
     def _start_reserves(self) -> None:
         self._reserve_scheduled = False
         batch, self._pending_reserves = self._pending_reserves, []
-        for i in range(0, len(batch), MAX_PIPELINE):
-            task = asyncio.get_running_loop().create_task(
-                self._run_reserves(batch[i : i + MAX_PIPELINE])
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        by_sale: dict[str, list[_Ask]] = {}
+        for ask in batch:
+            by_sale.setdefault(ask[0][0], []).append(ask)
+        for asks in by_sale.values():
+            for i in range(0, len(asks), MAX_BATCH):
+                task = asyncio.get_running_loop().create_task(
+                    self._run_reserves(asks[i : i + MAX_BATCH])
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
-    async def _run_reserves(
-        self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]
-    ) -> None:
+    async def _run_reserves(self, batch: list[_Ask]) -> None:
+        """One sale's decisions: one script run (one alone: the single-decision script)."""
         try:
             async with self._in_flight:
                 if len(batch) == 1:
                     keys, args, _ = batch[0]
                     results: list[Any] = [await self._reserve(keys=keys, args=args)]
                 else:
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        for keys, args, _ in batch:
-                            await self._reserve(keys=keys, args=args, client=pipe)
-                        results = await pipe.execute(raise_on_error=False)
+                    flat: list[Any] = [len(batch)]
+                    for _, args, _ in batch:
+                        flat.extend(args)
+                    out = await self._reserve_many(keys=batch[0][0], args=flat)
+                    results = [out[i : i + 2] for i in range(0, len(out), 2)]
         except BaseException as exc:
             for _, _, future in batch:
                 if not future.done():
@@ -298,11 +355,7 @@ class RedisGate:
                 raise
             return
         for (_, _, future), result in zip(batch, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
+            if not future.done():
                 future.set_result(result)
 
     async def release(self, sale_id: str, reservation_id: str) -> Released:
