@@ -100,6 +100,9 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+CONTEXT_KEY = "liveshop.request_context"  # set in a scope once its context is applied
+
+
 def _loggable(path: str) -> str:
     """The path for the access log: the secret in nginx-rtmp's hook URLs is not logged."""
     if path.startswith("/video/hooks/"):
@@ -116,9 +119,10 @@ class RequestContextMiddleware:
         self.log = structlog.get_logger("liveshop.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket") or CONTEXT_KEY in scope:
+            await self.app(scope, receive, send)  # not a request, or already in its context
             return
+        scope[CONTEXT_KEY] = True
         incoming = ""
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":

@@ -142,3 +142,49 @@ async def test_an_integer_past_64_bits_is_refused_not_a_500(
         headers={**shop_room.anchor.headers, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert 400 <= created.status_code < 500, created.text
+
+
+async def test_the_lane_runs_in_the_request_context_once_and_answers_the_unexpected(
+    shop_room: Room,
+    client: Any,
+    clock: FrozenClock,
+    runtime: Runtime,
+    make_account: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lane sits past the framework but inside the request context: one request id,
+    counted once in the request metrics, whether the lane answers or hands it on; an
+    unexpected error is a logged problem+json 500 as everywhere else."""
+    fan = await make_account("fan")
+    sale = await _open_sale(client, shop_room, clock, runtime, quantity=3)
+    requests = runtime.metrics.requests
+
+    def counted(status: str) -> float:
+        labels = ("POST", "/flash-sales/{sale_id}/buy", status)
+        return float(requests.labels(*labels)._value.get())
+
+    ok = await client.post(
+        f"/flash-sales/{sale['id']}/buy",
+        json={"shipping_address": ADDRESS},
+        headers={**fan.headers, "Idempotency-Key": uuid.uuid4().hex, "X-Request-Id": "lane-1"},
+    )
+    assert ok.status_code == 201 and ok.headers.get_list("x-request-id") == ["lane-1"]
+    assert counted("201") == 1
+    handed_on = await client.post(  # no key: the route answers
+        f"/flash-sales/{sale['id']}/buy",
+        json={"shipping_address": ADDRESS},
+        headers={**fan.headers, "X-Request-Id": "route-1"},
+    )
+    assert handed_on.status_code == 400
+    assert handed_on.headers.get_list("x-request-id") == ["route-1"]  # not applied twice
+    assert counted("400") == 1
+
+    async def broken(**_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runtime.extras["flash"], "buy", broken)
+    other = await make_account("fan")
+    failed = await _buy(client, sale["id"], other.headers)
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert failed.json()["code"] == "internal"

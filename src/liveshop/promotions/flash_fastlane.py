@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import structlog
 from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from liveshop.deps import Runtime
     from liveshop.promotions.flash_runtime import FlashSales
 
+log = structlog.get_logger(__name__)
 PATH = re.compile(r"/flash-sales/([A-Za-z0-9_-]{1,64})/buy")
 MAX_BODY = 16 * 1024
 
@@ -108,6 +110,12 @@ class FlashBuyFastLane:
             response = ProblemResponse(
                 problem.body(scope["path"]), status_code=problem.status, headers=problem.headers
             )
+        except Exception:  # as the app's handler of the unexpected: logged, problem+json
+            log.exception("unhandled_error", path=scope["path"])
+            unexpected = Problem(
+                500, "internal", "an unexpected error occurred; it has been logged"
+            )
+            response = ProblemResponse(unexpected.body(scope["path"]), status_code=500)
         else:
             from liveshop.promotions.flash_api import buy_out
 
