@@ -174,15 +174,23 @@ def demo(
             help="Run a flash sale, a coupon drop, a red envelope and a raffle every few minutes."
         ),
     ] = True,
+    video: Annotated[
+        bool,
+        typer.Option(
+            help="Run nginx-rtmp and publish a test pattern as the demo anchor (needs nginx,"
+            " libnginx-mod-rtmp and ffmpeg; without them the demo runs without video)."
+        ),
+    ] = True,
 ) -> None:
     """Migrate, seed the demo data and serve: the embedded platform on one laptop."""
     from liveshop import migrate
     from liveshop.seed import seed_demo
 
-    settings = _settings()
+    settings = _demo_settings(host, port)
     migrate.upgrade(settings.database_url)
     data = asyncio.run(seed_demo(settings, now=SystemClock().now()))
     base = f"http://{host or settings.host}:{port or settings.port}"
+    video_running = contextlib.ExitStack()
     console.rule("[bold red]liveshop demo")
     console.print(f"Shop (landing page):  {base}/")
     console.print(f"API explorer:         {base}/docs")
@@ -193,6 +201,7 @@ def demo(
         console.print(f"Live session (state): {base}/live/sessions/{data.session_id}/state")
         console.print(f"Live room WebSocket:  {ws_base}/ws/rooms/{data.session_id}")
         console.print(f"Watch it from a shell: liveshop watch {data.session_id} --url {base}")
+        video_running = _start_video(settings, base, data.session_id, video)
     console.print(f"Database:             {settings.database_url}")
     console.print("Payments use the built-in sandbox provider: approve on its pay page.")
     _print_logins(data.logins)
@@ -203,7 +212,42 @@ def demo(
             " every few minutes (--no-promotions turns them off)."
         )
         _start_promotions(base)
-    serve(host=host, port=port)
+    with video_running:  # on the way out (Ctrl-C, SIGTERM, errors): stop ffmpeg and nginx
+        serve(host=host, port=port)
+
+
+def _demo_settings(host: str | None, port: int | None) -> Settings:
+    """The settings with the demo's --host/--port, exported to the environment too: the
+    server builds its settings from it, nginx calls the hooks there and the sandbox's pay
+    page and webhook (LIVESHOP_PUBLIC_URL, unless set) are served there."""
+    import os
+
+    if host:
+        os.environ["LIVESHOP_HOST"] = host
+    if port:
+        os.environ["LIVESHOP_PORT"] = str(port)
+    settings = _settings()
+    if (host or port) and "LIVESHOP_PUBLIC_URL" not in os.environ:
+        public = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        os.environ["LIVESHOP_PUBLIC_URL"] = f"http://{public}:{settings.port}"
+        settings = _settings()
+    return settings
+
+
+def _start_video(
+    settings: Settings, base: str, session_id: str, enabled: bool
+) -> contextlib.ExitStack:
+    """The demo's video (liveshop.simulate.video) and its lines of the banner (or why there is
+    none, once); exiting the returned stack stops it."""
+    from liveshop.simulate.video import start_demo
+
+    handle, lines = start_demo(settings, base, session_id, enabled=enabled, now=SystemClock().now())
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    running = contextlib.ExitStack()
+    if handle is not None:
+        running.callback(handle.stop)
+    return running
 
 
 def _start_promotions(base: str) -> None:
@@ -276,6 +320,37 @@ def bench_room(
         naive=naive,
     )
     raise typer.Exit(run_room(cfg, json_output=json_output))
+
+
+@bench_app.command("video")
+def bench_video(
+    seconds: Annotated[float, typer.Option(help="Length of the measurement window.", min=1)] = 20.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line instead of the table.")
+    ] = False,
+    warmup: Annotated[
+        float, typer.Option(help="Least seconds of publishing before measuring.", min=0)
+    ] = 5.0,
+    fragment: Annotated[
+        float | None,
+        typer.Option(help="Our HLS fragment, s (default: the setting's).", min=0.5, max=10),
+    ] = None,
+    playlist: Annotated[
+        float | None,
+        typer.Option(help="Our HLS playlist length, s (default: the setting's).", min=2, max=60),
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="Also measure nginx-rtmp's usual 5 s / 30 s HLS (for the ratio).")
+    ] = True,
+) -> None:
+    """Live video: publish-to-playback latency over nginx-rtmp HLS; ours vs 5 s fragments."""
+    from liveshop.benchmarks.video import VideoBenchConfig
+    from liveshop.benchmarks.video import main as run_video
+
+    cfg = VideoBenchConfig(
+        seconds=seconds, warmup=warmup, fragment_s=fragment, playlist_s=playlist, baseline=baseline
+    )
+    raise typer.Exit(run_video(cfg, json_output=json_output))
 
 
 @bench_app.command("flash-sale")

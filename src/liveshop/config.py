@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     hls_fragment_seconds: float = Field(default=1.0, ge=0.5, le=10)
     hls_playlist_seconds: float = Field(default=6.0, ge=2, le=60)
     video_record: bool = True  # keep each publish as a recording (replays)
+    # the address nginx listens on for RTMP and HLS (0.0.0.0: encoders on other machines)
+    video_listen: str = "127.0.0.1"
+    # adaptive bitrate: nginx runs ffmpeg on each publish to transcode it into 720p/480p/240p
+    # renditions, and the playback URL serves their master playlist (docs/streaming.md)
+    video_abr: bool = False
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

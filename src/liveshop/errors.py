@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from liveshop.observability import loggable_path
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -84,7 +86,7 @@ def invalid(code: str, detail: str, field: str | None = None) -> Problem:
 
 def problem_response(problem: Problem, request: Request | None = None) -> ProblemResponse:
     return ProblemResponse(
-        problem.body(str(request.url.path) if request else None),
+        problem.body(loggable_path(request.url.path) if request else None),
         status_code=problem.status,
         headers=problem.headers,
     )
@@ -142,6 +144,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
-        log.exception("unhandled_error", path=request.url.path)
+        log.exception("unhandled_error", path=loggable_path(request.url.path))
         problem = Problem(500, "internal", "an unexpected error occurred; it has been logged")
         return problem_response(problem, request)

@@ -103,7 +103,7 @@ class Metrics:
 CONTEXT_KEY = "liveshop.request_context"  # set in a scope once its context is applied
 
 
-def _loggable(path: str) -> str:
+def loggable_path(path: str) -> str:
     """The path for the access log: the secret in nginx-rtmp's hook URLs is not logged."""
     if path.startswith("/video/hooks/"):
         return "/video/hooks/***/" + path.rsplit("/", 1)[-1]
@@ -156,7 +156,7 @@ class RequestContextMiddleware:
                 self.log.info(
                     "request",
                     method=method,
-                    path=_loggable(scope.get("path", "")),
+                    path=loggable_path(scope.get("path", "")),
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )

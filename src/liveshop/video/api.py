@@ -125,6 +125,15 @@ async def hook_publish(secret: Secret, request: Request, runtime: RuntimeDep) ->
     return Response(status_code=204)
 
 
+@router.post("/video/hooks/{secret}/update", status_code=204)
+async def hook_update(secret: Secret, request: Request, runtime: RuntimeDep) -> Response:
+    """``on_update`` (every 10 s while publishing): the publisher is alive. A stream not
+    heard of for 30 s goes offline (nginx stopped without saying so)."""
+    form = await _form(request, secret, runtime)
+    await flows.on_update(runtime, name=form["name"], client_id=form.get("clientid", ""))
+    return Response(status_code=204)
+
+
 @router.post("/video/hooks/{secret}/publish_done", status_code=204)
 async def hook_publish_done(secret: Secret, request: Request, runtime: RuntimeDep) -> Response:
     """``on_publish_done``: the stream goes offline; the session's grace begins."""

@@ -37,8 +37,18 @@ async def on_publish(runtime: Runtime, *, name: str, key: str, client_id: str) -
     return session_id
 
 
-async def on_publish_done(runtime: Runtime, *, name: str, client_id: str) -> None:
-    """nginx-rtmp's ``on_publish_done`` (``name`` is the session id after the redirect)."""
+async def on_update(runtime: Runtime, *, name: str, client_id: str) -> None:
+    """nginx-rtmp's ``on_update``: the publisher is alive."""
+    async with runtime.sessionmaker() as session:
+        if await video.touch(
+            session, session_id=name, client_id=client_id, now=runtime.clock.now()
+        ):
+            await session.commit()
+
+
+async def on_publish_done(runtime: Runtime, *, name: str, client_id: str | None) -> None:
+    """nginx-rtmp's ``on_publish_done`` (``name``: the session id); ``client_id`` None: the
+    publisher went silent (``end_stale`` found it)."""
     now = runtime.clock.now()
     async with runtime.sessionmaker() as session:
         stream = await video.publish_done(session, session_id=name, client_id=client_id, now=now)
@@ -63,6 +73,10 @@ async def end_stale(runtime: Runtime) -> list[str]:
     runs this; the session's row lock makes one of them do it)."""
     now = runtime.clock.now()
     grace = timedelta(seconds=runtime.settings.video_grace_seconds)
+    async with runtime.sessionmaker() as session:
+        silent = await video.silent_streams(session, now=now)
+    for session_id in silent:  # nginx went away without publish_done: offline now
+        await on_publish_done(runtime, name=session_id, client_id=None)
     async with runtime.sessionmaker() as session:
         candidates = await video.stale_sessions(session, now=now, grace=grace)
     ended: list[str] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from liveshop.config import Settings
+from liveshop.video.service import UPDATE_SECONDS
 
 MODULE_CANDIDATES = (
     "/usr/lib/nginx/modules/ngx_rtmp_module.so",
@@ -106,6 +107,50 @@ def _seconds(value: float) -> str:
     return f"{int(value * 1000)}ms"
 
 
+@dataclass(frozen=True, slots=True)
+class AbrVariant:
+    """One rendition of the adaptive bitrate ladder (``LIVESHOP_VIDEO_ABR``)."""
+
+    suffix: str  # of the rendition's stream name: <session id><suffix>
+    height: int
+    video_kbps: int
+    audio_kbps: int
+
+    @property
+    def bandwidth(self) -> int:
+        """The master playlist's BANDWIDTH (bits/s): the peak rate, with ~5 % for the
+        container."""
+        return (self.video_kbps + self.audio_kbps) * 1050
+
+
+ABR_VARIANTS = (
+    AbrVariant("_720p", 720, 2500, 128),
+    AbrVariant("_480p", 480, 1000, 96),
+    AbrVariant("_240p", 240, 350, 64),
+)
+ABR_APP = "hls"  # the RTMP application the renditions are pushed to
+
+
+def abr_command(settings: Settings, tools: Tools, layout: Layout) -> list[str]:
+    """What nginx runs (``exec_push``) for each publish with ``LIVESHOP_VIDEO_ABR`` on: one
+    ffmpeg that plays the published stream from ``live`` and pushes every rendition to
+    ``hls``, keyframes every fragment (``$name`` is the session id; nginx-rtmp's ``2>>``
+    appends ffmpeg's errors to var/video/logs/abr.log)."""
+    source = f"rtmp://127.0.0.1:{settings.rtmp_port}"
+    keyframes = f"expr:gte(t,n_forced*{settings.hls_fragment_seconds:g})"
+    argv = [tools.ffmpeg or "ffmpeg", "-hide_banner", "-loglevel", "error"]
+    argv += ["-i", f"{source}/live/$name"]
+    for v in ABR_VARIANTS:
+        argv += ["-map", "0:v:0", "-map", "0:a:0?", "-vf", f"scale=-2:{v.height}"]
+        argv += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency"]
+        argv += ["-pix_fmt", "yuv420p", "-force_key_frames", keyframes, "-sc_threshold", "0"]
+        argv += ["-b:v", f"{v.video_kbps}k", "-maxrate", f"{v.video_kbps}k"]
+        argv += ["-bufsize", f"{v.video_kbps * 2}k"]
+        argv += ["-c:a", "aac", "-b:a", f"{v.audio_kbps}k", "-ar", "44100"]
+        argv += ["-f", "flv", f"{source}/{ABR_APP}/${{name}}{v.suffix}"]
+    return [*argv, f"2>>{layout.logs / 'abr.log'}"]
+
+
 def render(settings: Settings, tools: Tools, layout: Layout) -> str:
     """The nginx.conf for these settings."""
     hooks = f"{settings.hooks_base_url}/video/hooks/{settings.hook_secret}"
@@ -139,6 +184,39 @@ def render(settings: Settings, tools: Tools, layout: Layout) -> str:
                 application/vnd.apple.mpegurl m3u8;
                 video/mp2t ts;
             }"""
+    hls = f"""
+            hls on;
+            hls_path {layout.hls};
+            hls_fragment {_seconds(settings.hls_fragment_seconds)};
+            hls_playlist_length {_seconds(settings.hls_playlist_seconds)};
+            hls_cleanup on;
+            # fragments named by time: a reconnecting encoder never reuses a name (CDNs
+            # cache fragments for good)
+            hls_fragment_naming system;"""
+    live_hls, abr_app = hls, ""
+    if settings.video_abr:
+        # the published stream is not written as HLS: ffmpeg transcodes it into the
+        # renditions of application hls, whose master playlist is <session id>.m3u8, the same
+        # playback URL (the recording keeps the source)
+        live_hls = f"""
+            # adaptive bitrate (LIVESHOP_VIDEO_ABR): the renditions go to application {ABR_APP}
+            hls off;
+            exec_push {" ".join(abr_command(settings, tools, layout))};"""
+        variants = "".join(
+            f"\n            hls_variant {v.suffix} BANDWIDTH={v.bandwidth};" for v in ABR_VARIANTS
+        )
+        abr_app = f"""
+
+        application {ABR_APP} {{
+            live on;
+            # only the transcoder above publishes here
+            allow publish 127.0.0.1;
+            deny publish all;
+            allow play 127.0.0.1;
+            deny play all;
+{hls}
+            hls_nested off;{variants}
+        }}"""
     return f"""# written by `liveshop video config`: edit the LIVESHOP_* settings, not this file
 {load}{user}worker_processes 1;
 pid {layout.root / "nginx.pid"};
@@ -150,8 +228,7 @@ events {{
 
 rtmp {{
     server {{
-        listen 127.0.0.1:{settings.rtmp_port};
-        listen [::1]:{settings.rtmp_port};
+        listen {settings.video_listen}:{settings.rtmp_port};
         chunk_size 4096;
 
         application live {{
@@ -163,14 +240,15 @@ rtmp {{
             notify_method post;
             on_publish {hooks}/publish;
             on_publish_done {hooks}/publish_done;
+            # a heartbeat while publishing (a stream not heard of for 30 s goes offline);
+            # the hook always answers 2xx, so nginx never drops a publisher because of it
+            on_update {hooks}/update;
+            notify_update_timeout {UPDATE_SECONDS}s;
+            # a publisher that stopped sending is dropped, so its encoder can reconnect
+            drop_idle_publisher 10s;
 {record}
-
-            hls on;
-            hls_path {layout.hls};
-            hls_fragment {_seconds(settings.hls_fragment_seconds)};
-            hls_playlist_length {_seconds(settings.hls_playlist_seconds)};
-            hls_cleanup on;
-        }}
+{live_hls}
+        }}{abr_app}
     }}
 }}
 
@@ -185,7 +263,7 @@ http {{
     scgi_temp_path {layout.temp / "scgi"};
 
     server {{
-        listen 127.0.0.1:{settings.hls_port};
+        listen {settings.video_listen}:{settings.hls_port};
 
         location /hls/ {{
             alias {layout.hls}/;{types}

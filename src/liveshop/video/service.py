@@ -30,6 +30,8 @@ from liveshop.live.models import LiveSession
 from liveshop.video.models import VideoStream
 
 KEY_PREFIX = "lsk_"
+UPDATE_SECONDS = 10  # nginx-rtmp's on_update period while a stream is published
+SILENT_AFTER = timedelta(seconds=3 * UPDATE_SECONDS)  # no word for this long: gone
 
 
 def _plausible(session_id: str) -> bool:
@@ -129,8 +131,14 @@ async def publish(
         raise HookRefused("video.unknown_key", "this stream key is not valid")
     if live.status == "ended":
         raise HookRefused("video.session_ended", "the session has ended")
-    if stream.status == "online" and stream.client_id == client_id:
-        return PublishOutcome(live, stream, went_live=False, changed=False)
+    if stream.status == "online":
+        if stream.client_id == client_id:  # nginx repeating itself
+            return PublishOutcome(live, stream, went_live=False, changed=False)
+        if stream.updated_at > now - SILENT_AFTER:
+            # nginx-rtmp would refuse it anyway ("already publishing"), then report its end,
+            # which must not take the first encoder's stream offline
+            raise HookRefused("video.already_publishing", "an encoder is publishing already")
+        # the publisher we know has been silent (nginx restarted without telling): take over
     went_live = live.status == "scheduled"
     if went_live:
         await live_service.start_session(session, live=live, now=now)
@@ -144,13 +152,38 @@ async def publish(
     return PublishOutcome(live, stream, went_live=went_live, changed=True)
 
 
+async def touch(session: AsyncSession, *, session_id: str, client_id: str, now: datetime) -> bool:
+    """``on_update`` (nginx-rtmp, every ``UPDATE_SECONDS`` while publishing): the current
+    publisher is alive."""
+    stream = await get_stream(session, session_id=session_id)
+    if stream is None or stream.status != "online" or stream.client_id != client_id:
+        return False
+    stream.updated_at = now
+    await session.flush()
+    return True
+
+
+async def silent_streams(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Streams "online" whose publisher has not been heard of for ``SILENT_AFTER`` (nginx
+    stopped without ``publish_done``: a crash, a kill): their sessions get the grace."""
+    rows = await session.execute(
+        select(VideoStream.session_id).where(
+            VideoStream.status == "online", VideoStream.updated_at <= now - SILENT_AFTER
+        )
+    )
+    return list(rows.scalars())
+
+
 async def publish_done(
-    session: AsyncSession, *, session_id: str, client_id: str, now: datetime
+    session: AsyncSession, *, session_id: str, client_id: str | None, now: datetime
 ) -> VideoStream | None:
     """``on_publish_done``: the stream goes offline (the grace starts). Ignored when it is
-    about another publisher than the current one (an old connection closing late)."""
+    about another publisher than the current one (an old connection closing late);
+    ``client_id`` None: whoever it is (a silent stream)."""
     stream = await get_stream(session, session_id=session_id, lock=True)
-    if stream is None or stream.status != "online" or stream.client_id != client_id:
+    if stream is None or stream.status != "online":
+        return None
+    if client_id is not None and stream.client_id != client_id:
         return None
     stream.status = "offline"
     stream.offline_at = now
