@@ -31,11 +31,13 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from liveshop.clock import FrozenClock
 from liveshop.config import Settings
 from liveshop.deps import Runtime
-from liveshop.video import flows, nginx
+from liveshop.video import flows, nginx, replay
+from liveshop.video.models import VideoRecording
 from tests.conftest import REQUIRE_SERVICES, Actor
 from tests.video.conftest import get_stream, key_of, schedule_session, session_status
 
@@ -93,8 +95,11 @@ def app_socket() -> Iterator[socket.socket]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, app_socket: socket.socket) -> Settings:
-    """The test settings (tests/conftest.py) plus the video ports and the app's real port."""
+def settings(
+    database_url: str, tmp_path: Path, app_socket: socket.socket, request: pytest.FixtureRequest
+) -> Settings:
+    """The test settings (tests/conftest.py) plus the video ports and the app's real port;
+    recording only for tests marked ``recording``."""
     port = int(app_socket.getsockname()[1])
     return Settings(
         env="test",
@@ -113,7 +118,7 @@ def settings(database_url: str, tmp_path: Path, app_socket: socket.socket) -> Se
         hls_fragment_seconds=1.0,
         hls_playlist_seconds=3.0,
         video_grace_seconds=60,
-        video_record=False,
+        video_record=request.node.get_closest_marker("recording") is not None,
     )
 
 
@@ -464,3 +469,48 @@ async def test_the_encoder_leaves_and_comes_back_within_the_grace(
     await assert_refused(ingest, encode, publish_url(stream))
     final = await get_stream(client, sid, anchor)
     assert final["status"] == "offline" and final["publishes"] == 2
+
+
+@pytest.mark.recording
+async def test_a_recorded_show_becomes_a_replay_served_by_nginx(
+    ingest: Ingest, encode: Any
+) -> None:
+    """nginx records the publish and reports the file (on_record_done); when the session
+    ends the replay is built, and nginx serves it: a VOD playlist whose segments decode."""
+    client, anchor = ingest.client, ingest.anchor
+    sid = await schedule_session(client, ingest.runtime, anchor)
+    stream = await get_stream(client, sid, anchor)
+    encoder = await encode(publish_url(stream))
+    await stream_status(ingest, sid, "online", encoder)
+    await asyncio.sleep(3)
+    await encoder.stop()
+    await stream_status(ingest, sid, "offline")
+
+    async def recorded() -> list[Any] | None:
+        async with ingest.runtime.sessionmaker() as session:
+            rows = (await session.execute(select(VideoRecording))).scalars().all()
+        return list(rows) or None
+
+    recordings = await eventually(
+        recorded, within=10, what="nginx reporting the recording", encoder=None
+    )
+    assert len(recordings) == 1 and recordings[0].path.startswith(f"{sid}-")
+    ended = await client.post(f"/live/sessions/{sid}/end", headers=anchor.headers)
+    assert ended.status_code == 200, ended.text
+    media = replay.media()
+    assert media is not None
+    assert await replay.build_due(ingest.runtime, media) == [sid]
+    body = (await client.get(f"/live/sessions/{sid}/replay")).json()
+    assert body["status"] == "ready" and body["duration_ms"] >= 2000, body
+    served = await ingest.http.get(body["playback_url"])
+    assert served.status_code == 200, served.text
+    assert served.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert served.headers["access-control-allow-origin"] == "*"
+    assert "#EXT-X-ENDLIST" in served.text
+    first = next(line for line in served.text.splitlines() if line.endswith(".ts"))
+    segment = await ingest.http.get(body["playback_url"].rsplit("/", 1)[0] + "/" + first)
+    assert segment.status_code == 200 and segment.headers["content-type"] == "video/mp2t"
+    path = ingest.tmp / "replay.ts"
+    path.write_bytes(segment.content)
+    probe = await ffprobe(path)
+    assert any(s.get("codec_name") == "h264" for s in probe["streams"]), probe
