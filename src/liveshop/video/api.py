@@ -4,7 +4,7 @@ The hooks (``/video/hooks/{secret}/...``) are called by the configured nginx onl
 secret (``LIVESHOP_VIDEO_HOOK_SECRET``) is part of the callback URL that ``liveshop video
 config`` writes, and a call without it is refused (403, ``video.bad_hook_secret``), so
 nobody else can flip a session's stream state through them. nginx-rtmp sends its
-notifications form-encoded; any 4xx refuses a publish, a 3xx renames the stream.
+notifications form-encoded; any 4xx refuses a publish.
 """
 
 from __future__ import annotations

@@ -266,11 +266,13 @@ http {{
         listen {settings.video_listen}:{settings.hls_port};
 
         location /hls/ {{
+            log_not_found off;  # players polling before the stream starts
             alias {layout.hls}/;{types}
             add_header Cache-Control "no-cache" always;{cors}
         }}
 
         location /replays/ {{
+            log_not_found off;
             alias {layout.replays}/;{types}
             add_header Cache-Control "public, max-age=3600" always;{cors}
         }}
