@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench venv venv-dev clean
+.PHONY: demo test lint bench venv venv-dev web clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -26,11 +26,22 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
 venv: $(VENV)/.installed
 venv-dev: $(VENV)/.installed-dev
 
-demo: venv
+# The pages' front-end libraries (hls.js, uPlot) from npm, copied to /static/vendor: nothing
+# is loaded from a CDN. Without npm the pages still work, without video playback and charts.
+VENDOR := src/liveshop/web/static/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --no-audit --no-fund --loglevel=error && mkdir -p $(VENDOR) && \
+	  cp node_modules/hls.js/dist/hls.min.js node_modules/uplot/dist/uPlot.iife.min.js \
+	     node_modules/uplot/dist/uPlot.min.css $(VENDOR)/ && touch $@; \
+	else echo "npm not found: the pages run without hls.js and uPlot (apt-get install npm)"; fi
+web: $(VENDOR)/.installed
+
+demo: venv web
 	@mkdir -p var
 	$(VENV)/bin/liveshop demo
 
-test: venv-dev
+test: venv-dev web
 	@$(PY) -m pytest $(PYTEST_ARGS); code=$$?; \
 	  if [ $$code -eq 5 ]; then echo "pytest collected no tests: failing"; fi; \
 	  exit $$code

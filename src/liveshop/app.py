@@ -15,6 +15,7 @@ import orjson
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -71,6 +72,7 @@ from liveshop.video.replay import build_due as build_due_replays
 from liveshop.video.replay import media as replay_media
 from liveshop.wallet.api import router as wallet_router
 from liveshop.web.api import router as web_router
+from liveshop.web.templating import STATIC_DIR
 
 log = structlog.get_logger(__name__)
 
@@ -285,6 +287,7 @@ def create_app(
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (
         auth_router,
         catalog_router,
@@ -292,7 +295,6 @@ def create_app(
         orders_router,
         payments_router,
         sandbox_router,
-        web_router,
         live_router,
         flash_router,
         raffle_router,
@@ -303,6 +305,7 @@ def create_app(
         ws_router,
         moderation_router,
         video_router,
+        web_router,  # last: its /live/{session_id} page must not shadow /live/sessions
     ):
         app.include_router(router)
     return app

@@ -1,4 +1,4 @@
-"""Pages for people: the landing page (the live room and consoles come with later issues)."""
+"""Pages for people: the landing page and the viewer's live room (``/live/{session_id}``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from liveshop import __version__
 from liveshop.catalog import service as catalog_service
-from liveshop.deps import SessionDep
+from liveshop.deps import RuntimeDep, SessionDep
+from liveshop.live import service as live_service
+from liveshop.web import i18n
 from liveshop.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -19,3 +21,33 @@ async def index(request: Request, session: SessionDep) -> Response:
     return templates.TemplateResponse(
         request, "index.html", {"products": products, "version": __version__}
     )
+
+
+@router.get("/live/{session_id}", response_class=HTMLResponse)
+async def live_room(
+    request: Request, session_id: str, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The viewer's live room: the page, then everything over the room WebSocket."""
+    live = await live_service.get_or_raise(session, session_id=session_id)
+    lang = i18n.pick(request)
+    translate = i18n.Translator(lang)
+    config = {
+        "session_id": live.id,
+        "lang": lang,
+        "messages": translate.messages,
+        "like_max": runtime.settings.like_max_per_message,
+    }
+    response = templates.TemplateResponse(
+        request,
+        "live.html",
+        {
+            "t": translate,
+            "lang": lang,
+            "languages": i18n.LANGUAGES,
+            "session_title": live.title,
+            "config": config,
+        },
+    )
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response

@@ -1,0 +1,262 @@
+// The viewer's live room: the WebSocket protocol of docs/protocol.md, drawn on the page.
+// State = the snapshot, then every event applied in order (the reducer mirrors
+// src/liveshop/live/state.py); a dropped socket reconnects with the last seq.
+
+const config = JSON.parse(document.getElementById("config").textContent);
+const $ = (id) => document.getElementById(id);
+const MAX_CHAT = 50;
+const TOKEN_KEY = "liveshop_token";
+
+export function t(key, values = {}) {
+  const text = config.messages[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+export function money(minor, currency) {
+  const sign = minor < 0 ? "-" : "";
+  const abs = Math.abs(minor);
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")} ${currency}`;
+}
+
+// -- the reducer --------------------------------------------------------------------------
+
+export function applyEvent(state, event) {
+  switch (event.type) {
+    case "product.pinned": state.pinned = event.item; break;
+    case "product.unpinned":
+      if (state.pinned && state.pinned.id === event.item_id) state.pinned = null;
+      break;
+    case "showcase.updated": {
+      state.showcase = event.showcase;
+      if (state.pinned) state.pinned = event.showcase.find((i) => i.id === state.pinned.id) ?? null;
+      break;
+    }
+    case "announcement": {
+      const rest = (state.announcements ?? []).filter((a) => a.id !== event.announcement.id);
+      state.announcements = [...rest, event.announcement].slice(-5);
+      break;
+    }
+    case "session.live": case "session.updated": state.session = event.session; break;
+    case "session.ended": state.session = event.session; state.pinned = null; break;
+    case "stream.online": case "stream.offline": state.stream = event.stream; break;
+    case "chat": {
+      const { seq, ...message } = event;
+      state.chat = [...state.chat.filter((m) => m.id !== message.id), message].slice(-MAX_CHAT);
+      break;
+    }
+    case "chat.deleted": state.chat = state.chat.filter((m) => m.id !== event.id); break;
+    case "counters": state.counters = event; break;
+    default: break; // promotions: drawn by their own modules
+  }
+  return state;
+}
+
+// -- drawing ------------------------------------------------------------------------------
+
+let state = null;
+let lastSeq = null;
+let hls = null;
+
+function drawCounters() {
+  const c = state.counters ?? { online: 0, likes: 0 };
+  $("online").textContent = t("live.online", { count: c.online });
+  $("likes").textContent = t("live.likes", { count: c.likes });
+}
+
+function drawPinned() {
+  const item = state.pinned;
+  $("pinned").hidden = !item;
+  if (!item) return;
+  $("pinned-title").textContent = item.title;
+  $("pinned-price").textContent = `${t("live.price")} ${money(item.live_price_minor, item.currency)}`;
+  $("pinned-list").textContent = money(item.list_price_minor, item.currency);
+  $("pinned-image").src = item.image_url ?? "";
+  $("pinned-image").hidden = !item.image_url;
+  $("pinned-buy").dataset.sku = item.sku_id;
+}
+
+function drawBag() {
+  const items = state.showcase ?? [];
+  $("bag-open").textContent = t("live.bag", { count: items.length });
+  const list = $("bag-items");
+  list.replaceChildren(...items.map((item) => {
+    const li = document.createElement("li");
+    li.textContent = `${item.title} — ${money(item.live_price_minor, item.currency)}`;
+    if (state.pinned && state.pinned.id === item.id) li.className = "current";
+    return li;
+  }));
+}
+
+function chatLine(message) {
+  const li = document.createElement("li");
+  li.dataset.id = message.id;
+  const who = document.createElement("b");
+  who.textContent = `${message.user.name}: `;
+  li.append(who, document.createTextNode(message.text));
+  return li;
+}
+
+function drawChat() {
+  $("chat").replaceChildren(...state.chat.map(chatLine));
+  $("chat").scrollTop = $("chat").scrollHeight;
+}
+
+function barrage(message) {
+  if (!$("barrage-on").checked) return;
+  const li = chatLine(message);
+  li.style.top = `${10 + Math.random() * 60}%`;
+  $("barrage").append(li);
+  setTimeout(() => li.remove(), 8000);
+}
+
+function drawAnnouncement() {
+  const last = (state.announcements ?? []).at(-1);
+  $("announcement").hidden = !last;
+  if (last) $("announcement").textContent = `${t("live.announcement")}: ${last.text}`;
+}
+
+function drawStage() {
+  const session = state.session;
+  $("anchor-name").textContent = `${session.anchor.display_name} · ${session.title}`;
+  const stream = state.stream ?? { status: "idle" };
+  const playing = session.status === "live" && stream.status === "online" && stream.playback_url;
+  $("poster").hidden = Boolean(playing);
+  $("poster-text").textContent =
+    session.status === "ended" ? t("live.ended")
+      : session.status === "scheduled" ? t("live.scheduled") : t("live.offline");
+  const video = $("video");
+  if (playing && video.dataset.src !== stream.playback_url) {
+    video.dataset.src = stream.playback_url;
+    if (hls) { hls.destroy(); hls = null; }
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ liveSyncDurationCount: 2 });
+      hls.loadSource(stream.playback_url);
+      hls.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = stream.playback_url;
+    }
+    video.play().catch(() => {});
+  } else if (!playing && video.dataset.src) {
+    delete video.dataset.src;
+    if (hls) { hls.destroy(); hls = null; }
+    video.removeAttribute("src");
+  }
+}
+
+function drawAll() {
+  drawStage(); drawCounters(); drawPinned(); drawBag(); drawChat(); drawAnnouncement();
+}
+
+function onEvent(event) {
+  applyEvent(state, event);
+  switch (event.type) {
+    case "counters": drawCounters(); break;
+    case "chat": drawChat(); barrage(event); break;
+    case "chat.deleted": drawChat(); break;
+    case "product.pinned": case "product.unpinned": case "showcase.updated":
+      drawPinned(); drawBag(); break;
+    case "announcement": drawAnnouncement(); break;
+    default: drawStage(); drawPinned(); break;
+  }
+}
+
+// -- the socket ---------------------------------------------------------------------------
+
+let socket = null;
+let retry = 0;
+
+function connect() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/rooms/${config.session_id}`;
+  socket = new WebSocket(url);
+  socket.onopen = () => {
+    socket.send(JSON.stringify({ type: "hello", token: localStorage.getItem(TOKEN_KEY), last_seq: lastSeq }));
+  };
+  socket.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === "snapshot") {
+      state = data.snapshot; lastSeq = data.seq; retry = 0;
+      $("reconnect").hidden = true; drawAll(); document.body.dataset.ready = "1";
+    } else if (data.type === "resume") {
+      for (const event of data.events) applyEvent(state, event);
+      state.counters = data.counters; lastSeq = data.seq; retry = 0;
+      $("reconnect").hidden = true; drawAll();
+    } else if (data.type === "error") {
+      $("chat-error").textContent = data.code.endsWith("sign_in_required") ? t("live.chat.sign_in") : data.detail;
+    } else if (Array.isArray(data.events)) {
+      for (const event of data.events) onEvent(event);
+      if (data.seq !== undefined && data.seq !== null) lastSeq = data.seq;
+    }
+  };
+  socket.onclose = () => {
+    $("reconnect").hidden = false;
+    retry += 1;
+    setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(retry, 5)));
+  };
+}
+
+// -- actions ------------------------------------------------------------------------------
+
+let pendingLikes = 0;
+function like() {
+  pendingLikes += 1;
+  const heart = document.createElement("span");
+  heart.textContent = "❤";
+  heart.style.left = `${40 + Math.random() * 50}%`;
+  $("hearts").append(heart);
+  setTimeout(() => heart.remove(), 1500);
+}
+setInterval(() => {
+  if (pendingLikes && socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "like", count: Math.min(pendingLikes, config.like_max) }));
+    pendingLikes = 0;
+  }
+}, 500);
+
+async function signIn(event) {
+  event.preventDefault();
+  $("signin-error").textContent = "";
+  const response = await fetch("/auth/signin", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
+  });
+  if (!response.ok) { $("signin-error").textContent = t("auth.failed"); return; }
+  const body = await response.json();
+  localStorage.setItem(TOKEN_KEY, body.token);
+  await whoAmI();
+  socket.close(); // rejoin signed in
+}
+
+async function whoAmI() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  const response = token ? await fetch("/auth/me", { headers: { authorization: `Bearer ${token}` } }) : null;
+  const me = response && response.ok ? await response.json() : null;
+  if (!me && token) localStorage.removeItem(TOKEN_KEY);
+  $("signin").hidden = Boolean(me);
+  $("signout").hidden = !me;
+  $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
+}
+
+function start() {
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("chat-input").value.trim();
+    if (!text || !socket || socket.readyState !== WebSocket.OPEN) return;
+    $("chat-error").textContent = "";
+    socket.send(JSON.stringify({ type: "chat", text }));
+    $("chat-input").value = "";
+  });
+  $("like").addEventListener("click", like);
+  $("bag-open").addEventListener("click", () => $("bag").showModal());
+  $("bag-close").addEventListener("click", () => $("bag").close());
+  $("signin").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); whoAmI(); socket.close(); });
+  $("lang").addEventListener("change", (event) => {
+    document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
+    location.search = `?lang=${event.target.value}`;
+  });
+  whoAmI();
+  connect();
+}
+
+start();

@@ -1,0 +1,131 @@
+"""The viewer's live room page in a real browser (phone viewport): the snapshot, a pin, chat
+between two browsers, likes, sign-in, the language switch, the reconnect banner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liveshop.deps import Runtime
+from liveshop.web import i18n
+from tests.live.conftest import LiveServer, Room
+from tests.web.conftest import PHONE
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+async def _viewer(browser: Any, server: LiveServer, room: Room, token: str | None = None) -> Any:
+    context = await browser.new_context(**PHONE)
+    if token:
+        await context.add_init_script(
+            f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
+        )
+    page = await context.new_page()
+    await page.goto(f"{server.http_base}/live/{room.id}?lang=en")
+    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page
+
+
+async def test_a_viewer_sees_the_room_and_the_pinned_product_arrives(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    screenshot_dir: Path,
+) -> None:
+    fan = await make_account("fan")
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    assert "Autumn picks" in await page.text_content("#anchor-name")
+    assert await page.is_hidden("#pinned")
+    assert await page.text_content("#bag-open") == "Product bag (2)"
+    assert await page.text_content("#poster-text") == "The anchor is not streaming right now"
+    pinned = await client.post(
+        f"/live/sessions/{live_room.id}/pin",
+        json={"item_id": live_room.item_ids[0]},
+        headers=live_room.anchor.headers,
+    )
+    assert pinned.status_code == 200, pinned.text
+    await page.wait_for_selector("#pinned:not([hidden])", timeout=5_000)
+    assert "79.00 CNY" in await page.text_content("#pinned-price")  # the live price
+    assert await page.text_content("#pinned-list") == "99.00 CNY"
+    announced = await client.post(
+        f"/live/sessions/{live_room.id}/announcements",
+        json={"text": "Coupons at 8pm"},
+        headers=live_room.anchor.headers,
+    )
+    assert announced.status_code == 201
+    await page.wait_for_selector("#announcement:has-text('Coupons at 8pm')", timeout=5_000)
+    await page.click("#like")
+    await page.click("#like")
+    await page.wait_for_function(
+        "document.getElementById('likes').textContent.startsWith('2 ')", timeout=5_000
+    )
+    await page.screenshot(path=str(screenshot_dir / "live-room-phone.png"), full_page=True)
+
+
+async def test_chat_goes_between_two_browsers_and_a_guest_is_asked_to_sign_in(
+    browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    guest = await _viewer(browser, live_server, live_room)
+    speaker = await _viewer(browser, live_server, live_room, token=fan.token)
+    await speaker.wait_for_selector("#who:not(:empty)")
+    await speaker.fill("#chat-input", "Is the red one in stock?")
+    await speaker.press("#chat-input", "Enter")  # the keyboard sends
+    await guest.wait_for_selector("#chat li:has-text('Is the red one in stock?')", timeout=5_000)
+    await guest.fill("#chat-input", "hello")
+    await guest.click("text=Send")
+    await guest.wait_for_selector("#chat-error:has-text('Sign in to chat')", timeout=5_000)
+
+
+async def test_signing_in_from_the_room_and_switching_to_chinese(
+    browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    page = await _viewer(browser, live_server, live_room)
+    await page.fill("#signin-password", "wrong-password")
+    await page.fill("#signin-email", fan.email)
+    await page.click("#signin button[type=submit]")
+    await page.wait_for_selector("#signin-error:has-text('Wrong email or password')")
+    await page.fill("#signin-password", "correct horse battery")  # make_account's
+    await page.click("#signin button[type=submit]")
+    await page.wait_for_selector("#who:has-text('Signed in as')", timeout=5_000)
+    await page.select_option("#lang", "zh-CN")
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#like:has-text('点赞')", timeout=10_000)
+    assert await page.text_content("#chat-form button") == "发送"
+    assert await page.get_attribute("html", "lang") == "zh-CN"
+    assert await page.is_visible("#signout")  # still signed in after the reload
+
+
+async def test_the_reconnect_banner_shows_while_the_socket_is_down(
+    browser: Any, live_server: LiveServer, live_room: Room, runtime: Runtime, client: Any
+) -> None:
+    page = await _viewer(browser, live_server, live_room)
+    assert await page.is_hidden("#reconnect")
+    for conn in runtime.rooms.hub.connections(live_room.id):
+        conn.close(4008)  # the server drops it (as it does a slow reader)
+    await page.wait_for_selector("#reconnect:not([hidden])", timeout=5_000)
+    await page.wait_for_selector("#reconnect[hidden]", state="attached", timeout=10_000)
+    pinned = await client.post(
+        f"/live/sessions/{live_room.id}/pin",
+        json={"item_id": live_room.item_ids[1]},
+        headers=live_room.anchor.headers,
+    )
+    assert pinned.status_code == 200
+    await page.wait_for_selector("#pinned:not([hidden])", timeout=5_000)
+
+
+def test_every_message_has_both_languages() -> None:
+    assert set(i18n.catalog("en")) == set(i18n.catalog("zh-CN"))
+    assert all(i18n.catalog("zh-CN").values())
+
+
+async def test_an_unknown_session_page_is_a_404(client: Any) -> None:
+    response = await client.get("/live/nosuchsession")
+    assert response.status_code == 404
+    assert (await client.get("/live/sessions")).status_code == 200  # the API, not the page
