@@ -129,3 +129,38 @@ async def test_an_unknown_session_page_is_a_404(client: Any) -> None:
     response = await client.get("/live/nosuchsession")
     assert response.status_code == 404
     assert (await client.get("/live/sessions")).status_code == 200  # the API, not the page
+
+
+async def test_buying_the_pinned_product_paying_and_coming_back_to_the_room(
+    browser: Any, live_server: LiveServer, live_room: Room, client: Any, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    pinned = await client.post(
+        f"/live/sessions/{live_room.id}/pin",
+        json={"item_id": live_room.item_ids[0]},
+        headers=live_room.anchor.headers,
+    )
+    assert pinned.status_code == 200
+    guest = await _viewer(browser, live_server, live_room)
+    await guest.click("#pinned-buy")
+    await guest.wait_for_selector("#signin-error:has-text('Sign in first')")
+
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    await page.click("#pinned-buy")
+    await page.wait_for_selector("#checkout[open]")
+    await page.fill("#ship-recipient", "Fan One")
+    await page.fill("#ship-phone", "not a phone")
+    await page.fill("#ship-line1", "88 Huaihai Rd")
+    await page.fill("#ship-city", "Hangzhou")
+    await page.click("#checkout-form button[type=submit]")
+    await page.wait_for_selector("#checkout-error:has-text('Something went wrong')")
+    await page.fill("#ship-phone", "13800000000")
+    await page.click("#checkout-form button[type=submit]")
+    await page.wait_for_selector("text=Approve payment", timeout=10_000)  # the payment page
+    await page.click("text=Approve payment")
+    await page.wait_for_url(f"**/live/{live_room.id}?order=*", timeout=10_000)
+    await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)
+    orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
+    assert [(o["status"], o["total_minor"], o["live_session_id"]) for o in orders] == [
+        ("paid", 7900, live_room.id)  # the live price
+    ]

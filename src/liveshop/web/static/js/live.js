@@ -81,8 +81,12 @@ function drawBag() {
   const list = $("bag-items");
   list.replaceChildren(...items.map((item) => {
     const li = document.createElement("li");
-    li.textContent = `${item.title} — ${money(item.live_price_minor, item.currency)}`;
+    li.textContent = `${item.title} — ${money(item.live_price_minor, item.currency)} `;
     if (state.pinned && state.pinned.id === item.id) li.className = "current";
+    const buy = document.createElement("button");
+    buy.type = "button"; buy.className = "buy"; buy.textContent = t("live.buy");
+    buy.addEventListener("click", () => { $("bag").close(); openCheckout(item.sku_id); });
+    li.append(buy);
     return li;
   }));
 }
@@ -237,7 +241,73 @@ async function whoAmI() {
   $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
 }
 
+// -- buying: an order in this session (its live price), paid on the payment page, back here
+
+const ADDRESS_KEY = "liveshop_address";
+const authHeaders = () => ({ authorization: `Bearer ${localStorage.getItem(TOKEN_KEY)}` });
+const key = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+
+function openCheckout(skuId) {
+  if (!localStorage.getItem(TOKEN_KEY)) {
+    $("signin-error").textContent = t("checkout.sign_in");
+    $("signin-email").focus();
+    return;
+  }
+  const item = (state.showcase ?? []).find((i) => i.sku_id === skuId);
+  $("checkout-item").textContent = item ? `${item.title} — ${money(item.live_price_minor, item.currency)}` : "";
+  $("checkout-form").dataset.sku = skuId;
+  const saved = JSON.parse(localStorage.getItem(ADDRESS_KEY) ?? "{}");
+  for (const field of ["recipient", "phone", "line1", "city"]) $(`ship-${field}`).value = saved[field] ?? "";
+  $("checkout-error").textContent = "";
+  $("checkout").showModal();
+}
+
+async function problem(response) {
+  try { const body = await response.json(); return body.detail ?? body.code ?? response.status; }
+  catch { return response.status; }
+}
+
+async function placeOrder(event) {
+  event.preventDefault();
+  const address = {};
+  for (const field of ["recipient", "phone", "line1", "city"]) address[field] = $(`ship-${field}`).value.trim();
+  localStorage.setItem(ADDRESS_KEY, JSON.stringify(address));
+  const order = await fetch("/orders", {
+    method: "POST",
+    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": key() },
+    body: JSON.stringify({
+      lines: [{ sku_id: $("checkout-form").dataset.sku, quantity: 1 }],
+      shipping_address: address,
+      live_session_id: config.session_id,
+    }),
+  });
+  if (!order.ok) { $("checkout-error").textContent = t("error.generic", { detail: await problem(order) }); return; }
+  const { id } = await order.json();
+  const payment = await fetch(`/orders/${id}/payments`, {
+    method: "POST",
+    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": key() },
+    body: JSON.stringify({ return_url: `/live/${config.session_id}?order=${id}` }),
+  });
+  if (!payment.ok) { $("checkout-error").textContent = t("error.generic", { detail: await problem(payment) }); return; }
+  location.assign((await payment.json()).pay_url);
+}
+
+async function showOrder(orderId, tries = 0) {
+  const response = await fetch(`/orders/${orderId}`, { headers: authHeaders() });
+  if (!response.ok) return;
+  const order = await response.json();
+  $("order-status").hidden = false;
+  $("order-status").textContent = t("order.status", { id: order.id.slice(-6), status: t(`order.status.${order.status}`) });
+  $("order-status").dataset.status = order.status;
+  if (order.status === "pending_payment" && tries < 30) setTimeout(() => showOrder(orderId, tries + 1), 1000);
+}
+
 function start() {
+  $("pinned-buy").addEventListener("click", () => openCheckout($("pinned-buy").dataset.sku));
+  $("checkout-form").addEventListener("submit", placeOrder);
+  $("checkout-cancel").addEventListener("click", () => $("checkout").close());
+  const returned = new URLSearchParams(location.search).get("order");
+  if (returned) showOrder(returned);
   $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const text = $("chat-input").value.trim();
@@ -253,7 +323,9 @@ function start() {
   $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); whoAmI(); socket.close(); });
   $("lang").addEventListener("change", (event) => {
     document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
-    location.search = `?lang=${event.target.value}`;
+    const params = new URLSearchParams(location.search);
+    params.set("lang", event.target.value);
+    location.search = params.toString();
   });
   whoAmI();
   connect();
