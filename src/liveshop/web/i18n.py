@@ -1,7 +1,7 @@
 """Message catalogs for the pages: English and Simplified Chinese, switchable in the page.
 
-Every piece of UI text is a key in ``messages/<lang>.json`` (the same keys in each; a test
-checks). The language is the ``lang`` query parameter, else the ``liveshop_lang`` cookie the
+Every piece of UI text is a key in ``messages/<part>.<lang>.json`` (one file per part of the
+site, merged; the same keys in every language, a test checks). The language is the ``lang`` query parameter, else the ``liveshop_lang`` cookie the
 switch sets, else the browser's ``Accept-Language``, else English. The page's scripts get
 the same catalog (``messages`` in the page), so text they draw is translated too.
 """
@@ -22,8 +22,14 @@ MESSAGES_DIR = Path(__file__).parent / "messages"
 
 @cache
 def catalog(lang: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((MESSAGES_DIR / f"{lang}.json").read_text("utf-8"))
-    return data
+    merged: dict[str, str] = {}
+    for path in sorted(MESSAGES_DIR.glob(f"*.{lang}.json")):
+        part: dict[str, str] = json.loads(path.read_text("utf-8"))
+        clash = set(part) & set(merged)
+        if clash:
+            raise ValueError(f"{path.name}: keys defined twice: {sorted(clash)}")
+        merged.update(part)
+    return merged
 
 
 def pick(request: Request) -> str:

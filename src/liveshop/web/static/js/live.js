@@ -2,10 +2,10 @@
 // State = the snapshot, then every event applied in order (the reducer mirrors
 // src/liveshop/live/state.py); a dropped socket reconnects with the last seq.
 
-const config = JSON.parse(document.getElementById("config").textContent);
+export const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
 const MAX_CHAT = 50;
-const TOKEN_KEY = "liveshop_token";
+export const TOKEN_KEY = "liveshop_token";
 
 export function t(key, values = {}) {
   const text = config.messages[key] ?? key;
@@ -151,8 +151,13 @@ function drawAll() {
   drawStage(); drawCounters(); drawPinned(); drawBag(); drawChat(); drawAnnouncement();
 }
 
+// Other modules of the page (promotions, ...) listen to "room:snapshot" and "room:event"
+// on window: detail = the state, or {event, state}.
+function emit(name, detail) { window.dispatchEvent(new CustomEvent(name, { detail })); }
+
 function onEvent(event) {
   applyEvent(state, event);
+  emit("room:event", { event, state });
   switch (event.type) {
     case "counters": drawCounters(); break;
     case "chat": drawChat(); barrage(event); break;
@@ -179,11 +184,12 @@ function connect() {
     const data = JSON.parse(message.data);
     if (data.type === "snapshot") {
       state = data.snapshot; lastSeq = data.seq; retry = 0;
-      $("reconnect").hidden = true; drawAll(); document.body.dataset.ready = "1";
+      $("reconnect").hidden = true; drawAll(); emit("room:snapshot", state);
+      document.body.dataset.ready = "1";
     } else if (data.type === "resume") {
       for (const event of data.events) applyEvent(state, event);
       state.counters = data.counters; lastSeq = data.seq; retry = 0;
-      $("reconnect").hidden = true; drawAll();
+      $("reconnect").hidden = true; drawAll(); emit("room:snapshot", state);
     } else if (data.type === "error") {
       $("chat-error").textContent = data.code.endsWith("sign_in_required") ? t("live.chat.sign_in") : data.detail;
     } else if (Array.isArray(data.events)) {
@@ -244,10 +250,10 @@ async function whoAmI() {
 // -- buying: an order in this session (its live price), paid on the payment page, back here
 
 const ADDRESS_KEY = "liveshop_address";
-const authHeaders = () => ({ authorization: `Bearer ${localStorage.getItem(TOKEN_KEY)}` });
-const key = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+export const authHeaders = () => ({ authorization: `Bearer ${localStorage.getItem(TOKEN_KEY)}` });
+export const key = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 
-function openCheckout(skuId) {
+export function openCheckout(skuId) {
   if (!localStorage.getItem(TOKEN_KEY)) {
     $("signin-error").textContent = t("checkout.sign_in");
     $("signin-email").focus();
