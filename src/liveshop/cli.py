@@ -181,8 +181,20 @@ def demo(
             " libnginx-mod-rtmp and ffmpeg; without them the demo runs without video)."
         ),
     ] = True,
+    viewers: Annotated[
+        int,
+        typer.Option(
+            help="Simulated viewers in the room at a time (a tenth chat, like, follow, buy).",
+            min=0,
+            max=5000,
+        ),
+    ] = 200,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).", min=1)
+    ] = None,
 ) -> None:
-    """Migrate, seed the demo data and serve: the embedded platform on one laptop."""
+    """Migrate, seed the demo data and serve: the embedded platform on one laptop, with a
+    simulated live session anyone can open in a browser."""
     from liveshop import migrate
     from liveshop.seed import seed_demo
 
@@ -198,6 +210,8 @@ def demo(
     console.print(f"Health / metrics:     {base}/healthz  {base}/metrics")
     if data.session_id:
         ws_base = base.replace("http://", "ws://", 1)
+        console.print(f"Live room (viewers):  {base}/live/{data.session_id}")
+        console.print(f"Console (operator):   {base}/console/sessions/{data.session_id}")
         console.print(f"Live session (state): {base}/live/sessions/{data.session_id}/state")
         console.print(f"Live room WebSocket:  {ws_base}/ws/rooms/{data.session_id}")
         console.print(f"Watch it from a shell: liveshop watch {data.session_id} --url {base}")
@@ -212,6 +226,14 @@ def demo(
             " every few minutes (--no-promotions turns them off)."
         )
         _start_promotions(base)
+    if viewers and data.session_id:
+        console.print(
+            f"Simulated audience: about {viewers} viewers come and go, chat, like, follow and"
+            " buy (--viewers 0 turns them off)."
+        )
+        _start_crowd(base, viewers)
+    if duration is not None:
+        _stop_after(duration)
     with video_running:  # on the way out (Ctrl-C, SIGTERM, errors): stop ffmpeg and nginx
         serve(host=host, port=port)
 
@@ -248,6 +270,44 @@ def _start_video(
     if handle is not None:
         running.callback(handle.stop)
     return running
+
+
+def _start_crowd(base: str, viewers: int) -> None:
+    """The demo's simulated audience (liveshop.simulate.crowd) in a daemon thread."""
+    import threading
+
+    from liveshop.simulate.crowd import Crowd, run
+
+    def target() -> None:
+        _wait_for_server(base)
+        asyncio.run(run(Crowd(base_url=base, viewers=viewers, talkers=max(1, viewers // 10))))
+
+    threading.Thread(target=target, name="demo-crowd", daemon=True).start()
+
+
+def _wait_for_server(base: str) -> None:
+    import time
+
+    import httpx
+
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def _stop_after(seconds: float) -> None:
+    """``--duration``: a clean stop (as Ctrl-C) after ``seconds``."""
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.daemon = True
+    timer.start()
 
 
 def _start_promotions(base: str) -> None:
