@@ -1,9 +1,10 @@
 """Message catalogs for the pages: English and Simplified Chinese, switchable in the page.
 
 Every piece of UI text is a key in ``messages/<part>.<lang>.json`` (one file per part of the
-site, merged; the same keys in every language, a test checks). The language is the ``lang`` query parameter, else the ``liveshop_lang`` cookie the
-switch sets, else the browser's ``Accept-Language``, else English. The page's scripts get
-the same catalog (``messages`` in the page), so text they draw is translated too.
+site, merged; the same keys in every language, a test checks). The language is the ``lang``
+query parameter, else the ``liveshop_lang`` cookie the switch sets, else the browser's
+``Accept-Language``, else English. The page's scripts get the same catalog (``messages`` in
+the page), so text they draw is translated too.
 """
 
 from __future__ import annotations
