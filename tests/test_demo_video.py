@@ -126,7 +126,18 @@ def start_demo(tmp_path: Path, *args: str, env: dict[str, str] | None = None) ->
         environ.pop(name, None)
     with (tmp_path / "demo.log").open("wb") as log:
         process = subprocess.Popen(
-            [*CLI, "demo", "--no-promotions", "--host", "127.0.0.1", "--port", str(port), *args],
+            [
+                *CLI,
+                "demo",
+                "--no-promotions",
+                "--viewers",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *args,
+            ],
             env=environ,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -261,6 +272,36 @@ def test_without_the_tools_the_demo_runs_without_video_and_says_so_once(tmp_path
         assert "the demo runs without video" in output
         assert "OBS stream key" not in output
         assert not accepts(demo.rtmp_port)
+    finally:
+        stop(demo)
+
+
+def test_the_demo_has_an_audience_and_stops_by_itself_after_its_duration(tmp_path: Path) -> None:
+    """``--viewers`` simulated viewers come and go in the room (a tenth of them talk);
+    ``--duration`` stops the demo cleanly."""
+    from websockets.sync.client import connect
+
+    demo = start_demo(tmp_path, "--no-video", "--viewers", "20", "--duration", "25")
+    try:
+        with httpx.Client(base_url=demo.base, timeout=10) as http:
+            session_id = http.get("/live/sessions", params={"status": "live"}).json()["items"][0]
+        url = demo.base.replace("http://", "ws://") + f"/ws/rooms/{session_id['id']}"
+        deadline = time.monotonic() + 20
+        online, chat = 0, []
+        with connect(url, open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "hello", "token": None}))
+            while time.monotonic() < deadline and (online < 10 or not chat):
+                message = json.loads(ws.recv(timeout=5))
+                counters = message.get("snapshot", {}).get("counters", {})
+                for event in [counters, *message.get("events", [])]:
+                    if event.get("type") == "counters" or "online" in event:
+                        online = max(online, int(event.get("online", 0)))
+                    if event.get("type") == "chat":
+                        chat.append(event["text"])
+        assert online >= 10, demo.output
+        assert chat, "no simulated viewer chatted"
+        assert "Simulated audience: about 20 viewers" in demo.output
+        assert demo.process.wait(timeout=40) == 0  # --duration: a clean stop
     finally:
         stop(demo)
 
