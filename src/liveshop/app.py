@@ -72,6 +72,7 @@ from liveshop.video.replay import build_due as build_due_replays
 from liveshop.video.replay import media as replay_media
 from liveshop.wallet.api import router as wallet_router
 from liveshop.web.api import router as web_router
+from liveshop.web.backoffice import router as backoffice_router
 from liveshop.web.templating import STATIC_DIR
 
 log = structlog.get_logger(__name__)
@@ -305,6 +306,7 @@ def create_app(
         ws_router,
         moderation_router,
         video_router,
+        backoffice_router,
         web_router,  # last: its /live/{session_id} page must not shadow /live/sessions
     ):
         app.include_router(router)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.auth import service as auth_service
 from liveshop.auth.service import Principal
+from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, Runtime, RuntimeDep, SessionDep
 from liveshop.errors import forbidden, not_found
 from liveshop.live import service as live
@@ -143,6 +144,25 @@ async def list_sessions(
         anchor_ids=[anchor_id] if anchor_id else None,
         cursor=cursor,
         limit=limit,
+    )
+    return SessionPage(
+        items=[await _session_out(session, row) for row in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/merchant/live-sessions", response_model=SessionPage)
+async def merchant_sessions(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    status: SessionStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> SessionPage:
+    """The sessions the caller's merchants' products appear in (an admin: every session),
+    newest first."""
+    scope = await catalog_service.merchant_scope(session, principal=principal)
+    rows, next_cursor = await live.list_sessions(
+        session, status=status, merchant_ids=scope, cursor=cursor, limit=limit
     )
     return SessionPage(
         items=[await _session_out(session, row) for row in rows], next_cursor=next_cursor

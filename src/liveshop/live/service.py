@@ -117,11 +117,21 @@ async def list_sessions(
     status: str | None = None,
     anchor_ids: Sequence[str] | None = None,
     operator_id: str | None = None,
+    merchant_ids: Sequence[str] | None = None,
     cursor: str | None = None,
     limit: int = 20,
 ) -> tuple[list[LiveSession], str | None]:
-    """Newest first; ``anchor_ids`` and ``operator_id`` (sessions it operates) are ORed."""
+    """Newest first; ``anchor_ids`` and ``operator_id`` (sessions it operates) are ORed;
+    ``merchant_ids``: only sessions whose rundown holds one of their products."""
     query = select(LiveSession)
+    if merchant_ids is not None:
+        query = query.where(
+            LiveSession.id.in_(
+                select(RundownItem.session_id)
+                .join(Product, Product.id == RundownItem.product_id)
+                .where(Product.merchant_id.in_(list(merchant_ids)))
+            )
+        )
     if status is not None:
         query = query.where(LiveSession.status == status)
     scopes = []
