@@ -427,3 +427,36 @@ async def test_a_broker_failure_after_commit_keeps_the_change_and_answers_cleanl
     assert state["pinned"]["id"] == live_room.item_ids[0]
     deleted = await client.delete(f"{base}/chat/m1", headers=headers)
     assert deleted.status_code == 503 and _code(deleted) == "room.unavailable"
+
+
+async def test_a_merchant_lists_the_sessions_its_products_appear_in(
+    client: Any, runtime: Runtime, live_room: Room, make_account: Any
+) -> None:
+    merchant, other, fan, admin = (
+        await make_account("merchant"),
+        await make_account("merchant"),
+        await make_account("fan"),
+        await make_account("admin"),
+    )
+    added = await client.post(
+        f"/admin/merchants/{live_room.shop.merchant_id}/members",
+        json={"account_id": merchant.id},
+        headers=admin.headers,
+    )
+    assert added.status_code == 204
+    await make_shop(runtime, owner_id=other.id)  # another merchant: no session shows it
+
+    mine = await client.get("/merchant/live-sessions", headers=merchant.headers)
+    assert mine.status_code == 200
+    assert [s["id"] for s in mine.json()["items"]] == [live_room.id]
+    assert (await client.get("/merchant/live-sessions", headers=other.headers)).json()[
+        "items"
+    ] == []
+    ended = await client.get(
+        "/merchant/live-sessions", params={"status": "ended"}, headers=merchant.headers
+    )
+    assert ended.json()["items"] == []
+    everything = await client.get("/merchant/live-sessions", headers=admin.headers)
+    assert live_room.id in [s["id"] for s in everything.json()["items"]]
+    refused = await client.get("/merchant/live-sessions", headers=fan.headers)
+    assert refused.status_code == 403 and _code(refused) == "auth.forbidden"
