@@ -51,3 +51,32 @@ async def live_room(
     if request.query_params.get("lang") == lang:
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
     return response
+
+
+@router.get("/console/sessions/{session_id}", response_class=HTMLResponse)
+async def console(request: Request, session_id: str, session: SessionDep) -> Response:
+    """The anchor's and operators' console: the page; who may act is the API's answer (the
+    page signs in with the same token as the viewer page, then calls the session's APIs)."""
+    live = await live_service.get_or_raise(session, session_id=session_id)
+    lang = i18n.pick(request)
+    translate = i18n.Translator(lang)
+    config = {
+        "session_id": live.id,
+        "anchor_id": live.anchor_id,
+        "lang": lang,
+        "messages": translate.messages,
+    }
+    response = templates.TemplateResponse(
+        request,
+        "console.html",
+        {
+            "t": translate,
+            "lang": lang,
+            "languages": i18n.LANGUAGES,
+            "session_title": live.title,
+            "config": config,
+        },
+    )
+    if request.query_params.get("lang") == lang:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response

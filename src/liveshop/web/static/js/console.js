@@ -1,0 +1,537 @@
+// The anchor's / operator's console: the session's HTTP APIs for commands, the room
+// WebSocket (docs/protocol.md) for what happens: chat to moderate, counters, promotions.
+// Who may act is the API's answer: a 403 shows its message instead of the console.
+
+const config = JSON.parse(document.getElementById("config").textContent);
+const $ = (id) => document.getElementById(id);
+const TOKEN_KEY = "liveshop_token";
+const SID = config.session_id;
+const MAX_CHAT = 100;
+const MUTE_SECONDS = 600;
+
+function t(key, values = {}) {
+  const text = config.messages[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+function money(minor, currency) {
+  const sign = minor < 0 ? "-" : "";
+  const abs = Math.abs(minor);
+  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")} ${currency}`;
+}
+
+// "49", "49.9", "49.90" -> 4990 (exact: no floating point); null when not a price
+export function toMinor(text) {
+  const match = /^(\d{1,10})(?:\.(\d{1,2}))?$/.exec(String(text).trim());
+  if (!match) return null;
+  return Number(match[1]) * 100 + Number((match[2] ?? "").padEnd(2, "0"));
+}
+
+const key = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+const token = () => localStorage.getItem(TOKEN_KEY);
+
+function toast(text, isError = false) {
+  const el = $("toast");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+async function api(method, path, body, { idempotent = false } = {}) {
+  const headers = { authorization: `Bearer ${token()}` };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (idempotent) headers["idempotency-key"] = key();
+  const response = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  if (response.status !== 204) {
+    try { data = await response.json(); } catch { data = null; }
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function detailOf(result) {
+  const d = result.data;
+  if (!d) return String(result.status);
+  if (typeof d.detail === "string") return d.detail;
+  if (Array.isArray(d.detail)) return d.detail.map((e) => e.msg ?? JSON.stringify(e)).join("; ");
+  if (Array.isArray(d.errors)) return d.errors.map((e) => e.message ?? e.msg ?? JSON.stringify(e)).join("; ");
+  return d.code ?? d.title ?? String(result.status);
+}
+
+// Run a command; toast its outcome; the result (or null on failure).
+async function command(method, path, body, options) {
+  const result = await api(method, path, body, options);
+  if (!result.ok) { toast(t("error.generic", { detail: detailOf(result) }), true); return null; }
+  toast(t("console.saved"));
+  return result;
+}
+
+// -- state ----------------------------------------------------------------------------------
+
+let state = { session: null, stream: null, pinned: null, showcase: [], chat: [], promotions: [], counters: null };
+let rundown = [];
+let chatTimes = [];
+
+function applyPromotion(event) {
+  const promos = state.promotions;
+  const without = (id) => promos.filter((p) => p.id !== id);
+  switch (event.type) {
+    case "flash.countdown": case "flash.open": state.promotions = [...without(event.sale.id), event.sale]; break;
+    case "flash.stock": for (const p of promos) if (p.id === event.sale_id) p.left = event.left; break;
+    case "flash.sold_out": for (const p of promos) if (p.id === event.sale_id) p.left = 0; break;
+    case "flash.closed": state.promotions = without(event.sale_id); break;
+    case "red_envelope.open": state.promotions = [...without(event.envelope.id), event.envelope]; break;
+    case "red_envelope.result": state.promotions = without(event.result.id); break;
+    case "raffle.open": state.promotions = [...without(event.raffle.id), event.raffle]; break;
+    case "raffle.closed": case "raffle.result": state.promotions = without(event.raffle_id); break;
+    default: return false;
+  }
+  state.promotions.sort((a, b) => (a.id < b.id ? -1 : 1));
+  return true;
+}
+
+// -- drawing --------------------------------------------------------------------------------
+
+function button(text, label, onClick, className = "") {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  if (label) b.setAttribute("aria-label", label);
+  if (className) b.className = className;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function drawSession() {
+  const session = state.session;
+  if (!session) return;
+  $("session-title").textContent = session.title;
+  $("session-status").textContent = t("console.session_status", { status: t(`console.status.${session.status}`) });
+  $("session-status").dataset.status = session.status;
+  $("go-live").disabled = session.status !== "scheduled";
+  $("end-session").disabled = session.status === "ended";
+}
+
+function drawStream(stream) {
+  if (stream.server_url !== undefined) {
+    $("stream-server").value = stream.server_url;
+    $("stream-key").value = stream.stream_key;
+  }
+  $("stream-status").textContent = t("console.stream.status", { status: t(`console.stream.${stream.status}`) });
+  $("stream-status").dataset.status = stream.status;
+}
+
+function drawRundown() {
+  const pinnedId = state.pinned ? state.pinned.id : null;
+  const list = $("rundown");
+  if (!rundown.length) {
+    const li = document.createElement("li");
+    li.textContent = t("console.rundown.empty");
+    list.replaceChildren(li);
+  } else {
+    list.replaceChildren(...rundown.map((item) => {
+      const li = document.createElement("li");
+      li.dataset.id = item.id;
+      const text = document.createElement("span");
+      text.textContent = `${item.title} — ${money(item.live_price_minor, item.currency)}`;
+      li.append(text);
+      if (item.id === pinnedId) {
+        li.className = "current";
+        const badge = document.createElement("strong");
+        badge.textContent = ` ${t("console.pinned")} `;
+        li.append(badge, button(t("console.unpin"), null, unpin, "unpin"));
+      } else {
+        li.append(button(t("console.pin"), t("console.pin_label", { title: item.title }), () => pin(item.id), "pin"));
+      }
+      return li;
+    }));
+  }
+  for (const select of document.querySelectorAll(".item-select")) {
+    const current = select.value;
+    select.replaceChildren(...rundown.map((item) => {
+      const option = document.createElement("option");
+      option.value = item.id;
+      option.textContent = `${item.title} (${money(item.live_price_minor, item.currency)})`;
+      return option;
+    }));
+    if (rundown.some((i) => i.id === current)) select.value = current;
+  }
+  const first = rundown.find((i) => i.id === $("flash-item").value) ?? rundown[0];
+  $("flash-price-label").textContent = t("console.flash.price", { currency: first ? first.currency : "CNY" });
+}
+
+function drawPromotions() {
+  const list = $("promotions");
+  if (!state.promotions.length) {
+    const li = document.createElement("li");
+    li.textContent = t("console.promotions.none");
+    list.replaceChildren(li);
+    return;
+  }
+  list.replaceChildren(...state.promotions.map((p) => {
+    const li = document.createElement("li");
+    li.dataset.id = p.id;
+    li.dataset.kind = p.kind;
+    if (p.kind === "flash_sale") {
+      li.textContent = t("console.promo.flash_sale", {
+        title: p.title, price: money(p.price_minor, p.currency), left: p.left, quantity: p.quantity, status: p.status,
+      });
+    } else if (p.kind === "red_envelope") {
+      li.textContent = t("console.promo.red_envelope", { amount: money(p.amount_minor, p.currency), count: p.count });
+    } else {
+      li.textContent = t("console.promo.raffle", { title: p.title, winners: p.winners_count });
+    }
+    return li;
+  }));
+}
+
+function chatItem(message) {
+  const li = document.createElement("li");
+  li.dataset.id = message.id;
+  const name = message.user.name;
+  const text = document.createElement("span");
+  text.className = "text";
+  const who = document.createElement("b");
+  who.textContent = `${name}: `;
+  text.append(who, document.createTextNode(message.text));
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  actions.append(
+    button(t("console.chat.delete"), t("console.chat.delete_label", { name }), () => deleteMessage(message.id), "delete"),
+    button(t("console.chat.mute"), t("console.chat.mute_label", { name }), () => sanction(message.user, "mute"), "mute"),
+    button(t("console.chat.ban"), t("console.chat.ban_label", { name }), () => sanction(message.user, "ban"), "ban danger"),
+  );
+  li.append(text, actions);
+  return li;
+}
+
+function drawChat() {
+  const list = $("mod-chat");
+  if (!state.chat.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = t("console.chat.empty");
+    list.replaceChildren(li);
+    return;
+  }
+  list.replaceChildren(...[...state.chat].reverse().map(chatItem)); // newest first
+}
+
+function commentsPerMinute() {
+  const now = Date.now();
+  chatTimes = chatTimes.filter((at) => now - at < 60_000);
+  return chatTimes.length;
+}
+
+function drawMetrics() {
+  const c = state.counters ?? { online: 0, unique: 0, peak: 0, likes: 0 };
+  $("m-online").textContent = c.online;
+  $("m-unique").textContent = c.unique;
+  $("m-peak").textContent = c.peak;
+  $("m-likes").textContent = c.likes;
+  $("m-cpm").textContent = commentsPerMinute();
+}
+
+// -- the chart (uPlot when it loaded; the numbers work without it) --------------------------
+
+const series = [[], [], []]; // time (s), online, comments per minute
+let chart = null;
+
+function sample() {
+  if (!state.counters) return;
+  series[0].push(Math.floor(Date.now() / 1000));
+  series[1].push(state.counters.online);
+  series[2].push(commentsPerMinute());
+  if (series[0].length > 360) for (const s of series) s.shift();
+  drawMetrics();
+  if (!window.uPlot) { $("chart-fallback").hidden = false; return; }
+  if (series[0].length < 2) return;
+  try {
+    if (!chart) {
+      chart = new window.uPlot({
+        width: Math.max(260, $("chart").clientWidth || 320),
+        height: 160,
+        series: [{}, { label: t("console.chart.online"), stroke: "#e4393c" }, { label: t("console.chart.cpm"), stroke: "#2d7ff9" }],
+      }, series, $("chart"));
+    } else {
+      chart.setData(series);
+    }
+  } catch {
+    $("chart-fallback").hidden = false;
+  }
+}
+
+// -- the socket -----------------------------------------------------------------------------
+
+let socket = null;
+let retry = 0;
+let lastSeq = null;
+
+function onEvent(event) {
+  switch (event.type) {
+    case "counters": state.counters = event; drawMetrics(); break;
+    case "chat": {
+      const { seq, ...message } = event;
+      state.chat = [...state.chat.filter((m) => m.id !== message.id), message].slice(-MAX_CHAT);
+      chatTimes.push(Date.now());
+      drawChat(); drawMetrics();
+      break;
+    }
+    case "chat.deleted": state.chat = state.chat.filter((m) => m.id !== event.id); drawChat(); break;
+    case "product.pinned": state.pinned = event.item; drawRundown(); break;
+    case "product.unpinned":
+      if (state.pinned && state.pinned.id === event.item_id) state.pinned = null;
+      drawRundown();
+      break;
+    case "showcase.updated": loadRundown(); break;
+    case "session.live": case "session.updated": state.session = event.session; drawSession(); break;
+    case "session.ended": state.session = event.session; state.pinned = null; drawSession(); drawRundown(); break;
+    case "stream.online": case "stream.offline": state.stream = event.stream; drawStream(event.stream); break;
+    default: if (applyPromotion(event)) drawPromotions(); break;
+  }
+}
+
+function connect() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/rooms/${SID}`;
+  socket = new WebSocket(url);
+  socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token: token(), last_seq: lastSeq }));
+  socket.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === "snapshot") {
+      const s = data.snapshot;
+      state = { ...state, ...s, promotions: s.promotions ?? [], chat: s.chat ?? [] };
+      lastSeq = data.seq; retry = 0;
+      drawSession(); drawRundown(); drawChat(); drawPromotions(); drawMetrics();
+      if (s.stream) drawStream(s.stream);
+      document.body.dataset.ready = "1";
+    } else if (data.type === "resume") {
+      for (const event of data.events) onEvent(event);
+      state.counters = data.counters; lastSeq = data.seq; retry = 0; drawMetrics();
+    } else if (data.type === "error") {
+      toast(data.detail ?? data.code, true);
+    } else if (Array.isArray(data.events)) {
+      for (const event of data.events) onEvent(event);
+      if (data.seq !== undefined && data.seq !== null) lastSeq = data.seq;
+    }
+  };
+  socket.onclose = (event) => {
+    if (event.code === 4004 || event.code === 4003) return;
+    retry += 1;
+    setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(retry, 5)));
+  };
+}
+
+// -- commands -------------------------------------------------------------------------------
+
+async function loadStream() {
+  const result = await api("GET", `/live/sessions/${SID}/stream`);
+  if (result.ok) drawStream(result.data);
+  return result;
+}
+
+async function loadRundown() {
+  const result = await api("GET", `/live/sessions/${SID}/rundown`);
+  if (result.ok) { rundown = result.data.items; drawRundown(); }
+}
+
+async function loadWords() {
+  const result = await api("GET", `/moderation/banned-words?anchor_id=${encodeURIComponent(config.anchor_id)}`);
+  const list = $("words");
+  if (!result.ok) {
+    const li = document.createElement("li");
+    li.className = "error";
+    li.textContent = t("error.generic", { detail: detailOf(result) });
+    list.replaceChildren(li);
+    return;
+  }
+  if (!result.data.length) {
+    const li = document.createElement("li");
+    li.textContent = t("console.words.empty");
+    list.replaceChildren(li);
+    return;
+  }
+  list.replaceChildren(...result.data.map((word) => {
+    const li = document.createElement("li");
+    li.dataset.id = word.id;
+    li.append(document.createTextNode(`${word.word} `), button(
+      t("console.words.remove"), t("console.words.remove_label", { word: word.word }),
+      async () => { if (await command("DELETE", `/moderation/banned-words/${word.id}`)) loadWords(); },
+    ));
+    return li;
+  }));
+}
+
+async function pin(itemId) {
+  const result = await command("POST", `/live/sessions/${SID}/pin`, { item_id: itemId });
+  if (result) { state.pinned = result.data.item; drawRundown(); }
+}
+
+async function unpin() {
+  const result = await command("POST", `/live/sessions/${SID}/unpin`);
+  if (result) { state.pinned = null; drawRundown(); }
+}
+
+async function deleteMessage(id) {
+  if (await command("DELETE", `/live/sessions/${SID}/chat/${encodeURIComponent(id)}`)) {
+    state.chat = state.chat.filter((m) => m.id !== id);
+    drawChat();
+  }
+}
+
+async function sanction(user, kind) {
+  if (kind === "ban" && !window.confirm(t("console.chat.ban_confirm", { name: user.name }))) return;
+  const body = { account_id: user.id, kind, duration_seconds: kind === "mute" ? MUTE_SECONDS : null, reason: "" };
+  if (await command("POST", `/live/sessions/${SID}/sanctions`, body)) {
+    toast(t(kind === "mute" ? "console.chat.muted" : "console.chat.banned", { name: user.name }));
+  }
+}
+
+const intOf = (id) => Number.parseInt($(id).value, 10);
+
+async function openFlashSale(event) {
+  event.preventDefault();
+  const price = toMinor($("flash-price").value);
+  if (price === null || price <= 0) { toast(t("console.flash.bad_price"), true); $("flash-price").focus(); return; }
+  const body = {
+    item_id: $("flash-item").value,
+    price_minor: price,
+    quantity: intOf("flash-quantity"),
+    per_user_limit: intOf("flash-per-user"),
+    countdown_seconds: intOf("flash-countdown"),
+    duration_seconds: intOf("flash-duration"),
+  };
+  const result = await command("POST", `/live/sessions/${SID}/flash-sales`, body, { idempotent: true });
+  if (result) {
+    const sale = result.data;
+    toast(t("console.flash.opened", { title: sale.title, left: sale.left, quantity: sale.quantity, status: sale.status }));
+    applyPromotion({ type: "flash.countdown", sale });
+    drawPromotions();
+  }
+}
+
+async function launchEnvelope(event) {
+  event.preventDefault();
+  const amount = toMinor($("envelope-amount").value);
+  if (amount === null || amount <= 0) { toast(t("console.flash.bad_price"), true); $("envelope-amount").focus(); return; }
+  const body = { amount_minor: amount, count: intOf("envelope-count"), delay_seconds: intOf("envelope-delay") };
+  await command("POST", `/live/sessions/${SID}/red-envelopes`, body, { idempotent: true });
+}
+
+async function launchRaffle(event) {
+  event.preventDefault();
+  const keyword = $("raffle-keyword").value.trim();
+  const body = {
+    title: $("raffle-title").value.trim(),
+    item_id: $("raffle-item").value,
+    entry_seconds: intOf("raffle-seconds"),
+    winners_count: intOf("raffle-winners"),
+    ...(keyword ? { eligibility: "keyword", keyword } : {}),
+  };
+  await command("POST", `/live/sessions/${SID}/raffles`, body, { idempotent: true });
+}
+
+async function copy(inputId, button) {
+  const value = $(inputId).value;
+  try { await navigator.clipboard.writeText(value); } catch {
+    const input = $(inputId); const type = input.type; input.type = "text"; input.select();
+    document.execCommand("copy"); input.type = type;
+  }
+  button.dataset.copied = "1";
+  toast(t("console.stream.copied"));
+}
+
+// -- start ----------------------------------------------------------------------------------
+
+let started = false;
+
+async function open() {
+  const stream = await loadStream();
+  if (!stream.ok) {
+    $("console").hidden = true;
+    $("forbidden").hidden = false;
+    $("forbidden").textContent = t("console.forbidden", { detail: detailOf(stream) });
+    return;
+  }
+  $("forbidden").hidden = true;
+  $("console").hidden = false;
+  if (started) return;
+  started = true;
+  await Promise.all([loadRundown(), loadWords()]);
+  connect();
+  setInterval(sample, 2000);
+}
+
+async function whoAmI() {
+  const response = token() ? await fetch("/auth/me", { headers: { authorization: `Bearer ${token()}` } }) : null;
+  const me = response && response.ok ? await response.json() : null;
+  if (!me && token()) localStorage.removeItem(TOKEN_KEY);
+  $("signin").hidden = Boolean(me);
+  $("signout").hidden = !me;
+  $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
+  if (me) await open();
+  else { $("console").hidden = true; $("forbidden").hidden = true; }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  $("signin-error").textContent = "";
+  const response = await fetch("/auth/signin", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
+  });
+  if (!response.ok) { $("signin-error").textContent = t("auth.failed"); return; }
+  localStorage.setItem(TOKEN_KEY, (await response.json()).token);
+  if (started) location.reload(); else await whoAmI();
+}
+
+function start() {
+  $("signin").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); location.reload(); });
+  $("lang").addEventListener("change", (event) => {
+    document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
+    const params = new URLSearchParams(location.search);
+    params.set("lang", event.target.value);
+    location.search = params.toString();
+  });
+  $("copy-server").addEventListener("click", (e) => copy("stream-server", e.currentTarget));
+  $("copy-key").addEventListener("click", (e) => copy("stream-key", e.currentTarget));
+  $("show-key").addEventListener("change", (e) => { $("stream-key").type = e.target.checked ? "text" : "password"; });
+  $("rotate-key").addEventListener("click", async () => {
+    if (!window.confirm(t("console.stream.rotate_confirm"))) return;
+    const result = await command("POST", `/live/sessions/${SID}/stream/rotate-key`);
+    if (result) drawStream(result.data);
+  });
+  $("go-live").addEventListener("click", async () => {
+    const result = await command("POST", `/live/sessions/${SID}/start`);
+    if (result) { state.session = { ...state.session, status: result.data.status }; drawSession(); }
+  });
+  $("end-session").addEventListener("click", async () => {
+    if (!window.confirm(t("console.end_confirm"))) return;
+    const result = await command("POST", `/live/sessions/${SID}/end`);
+    if (result) { state.session = { ...state.session, status: result.data.status }; drawSession(); }
+  });
+  $("announce-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("announce-text").value.trim();
+    if (!text) return;
+    if (await command("POST", `/live/sessions/${SID}/announcements`, { text })) $("announce-text").value = "";
+  });
+  $("flash-form").addEventListener("submit", openFlashSale);
+  $("flash-item").addEventListener("change", drawRundown);
+  $("envelope-form").addEventListener("submit", launchEnvelope);
+  $("raffle-form").addEventListener("submit", launchRaffle);
+  $("word-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const word = $("word-input").value.trim();
+    if (!word) return;
+    if (await command("POST", "/moderation/banned-words", { word, anchor_id: config.anchor_id })) {
+      $("word-input").value = "";
+      loadWords();
+    }
+  });
+  whoAmI();
+}
+
+start();

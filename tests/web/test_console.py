@@ -1,0 +1,227 @@
+"""The anchor's console in a real browser (desktop viewport): the stream key, pinning a
+product a viewer then sees, an operator's flash sale reaching the room, moderating chat a
+viewer wrote, who may not use it, signing in and the language switch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liveshop.web import i18n
+from tests.live.conftest import LiveServer, Room
+from tests.web.conftest import PHONE
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+DESKTOP = {"viewport": {"width": 1440, "height": 1000}}
+
+
+async def _page(
+    browser: Any,
+    url: str,
+    token: str | None = None,
+    device: dict[str, Any] | None = None,
+    *,
+    block_chart: bool = False,
+) -> Any:
+    context = await browser.new_context(**(device or DESKTOP))
+    if block_chart:  # the chart library failed to load: the page works without it
+        await context.route("**/static/vendor/uPlot.iife.min.js", lambda route: route.abort())
+    if token:
+        await context.add_init_script(
+            f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
+        )
+    page = await context.new_page()
+    await page.goto(url)
+    return page
+
+
+async def _console(
+    browser: Any,
+    server: LiveServer,
+    room: Room,
+    token: str | None,
+    lang: str = "en",
+    *,
+    block_chart: bool = False,
+) -> Any:
+    url = f"{server.http_base}/console/sessions/{room.id}?lang={lang}"
+    page = await _page(browser, url, token, block_chart=block_chart)
+    if token:
+        await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page
+
+
+async def _viewer(browser: Any, server: LiveServer, room: Room, token: str | None = None) -> Any:
+    page = await _page(browser, f"{server.http_base}/live/{room.id}?lang=en", token, PHONE)
+    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page
+
+
+async def test_the_anchor_sees_the_stream_key_and_pins_a_product_a_viewer_sees(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    screenshot_dir: Path,
+) -> None:
+    stream = await client.get(
+        f"/live/sessions/{live_room.id}/stream", headers=live_room.anchor.headers
+    )
+    assert stream.status_code == 200, stream.text
+    console = await _console(browser, live_server, live_room, live_room.anchor.token)
+    await console.wait_for_function(
+        "document.getElementById('stream-key').value !== ''", timeout=5_000
+    )
+    assert await console.input_value("#stream-key") == stream.json()["stream_key"]
+    assert await console.input_value("#stream-server") == stream.json()["server_url"]
+    assert await console.get_attribute("#stream-key", "type") == "password"
+    await console.check("#show-key")
+    assert await console.get_attribute("#stream-key", "type") == "text"
+    assert await console.text_content("#session-status") == "Session: Live"
+    assert await console.is_disabled("#go-live")
+
+    viewer = await _viewer(browser, live_server, live_room)
+    assert await viewer.is_hidden("#pinned")
+    pin = console.locator("#rundown li").first.get_by_role("button", name="Pin ")
+    await pin.focus()
+    await console.keyboard.press("Enter")  # from the keyboard
+    await viewer.wait_for_selector("#pinned:not([hidden])", timeout=5_000)
+    assert "79.00 CNY" in await viewer.text_content("#pinned-price")
+    await console.wait_for_selector("#rundown li.current >> text=Unpin", timeout=5_000)
+
+    # an announcement from the console reaches the viewer too
+    await console.fill("#announce-text", "Coupons at 8pm")
+    await console.click("#announce-form button[type=submit]")
+    await viewer.wait_for_selector("#announcement:has-text('Coupons at 8pm')", timeout=5_000)
+
+    await console.click("#rundown li.current button.unpin")
+    await viewer.wait_for_selector("#pinned[hidden]", state="attached", timeout=5_000)
+    await console.wait_for_selector("#m-online:not(:text('0'))", timeout=5_000)
+    await console.wait_for_selector("#chart .uplot", timeout=10_000)  # two samples drawn
+    assert await console.is_hidden("#chart-fallback")
+    await console.screenshot(path=str(screenshot_dir / "console.png"), full_page=True)
+
+
+async def test_an_operator_opens_a_flash_sale_and_the_room_gets_its_countdown(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    open_room: Any,
+) -> None:
+    operator = await make_account("operator")
+    added = await client.post(
+        f"/live/sessions/{live_room.id}/operators",
+        json={"account_id": operator.id},
+        headers=live_room.anchor.headers,
+    )
+    assert added.status_code == 201, added.text
+    room = await open_room(live_room.id)
+    assert room.first["type"] == "snapshot"
+
+    console = await _console(browser, live_server, live_room, operator.token)
+    await console.select_option("#flash-item", live_room.item_ids[0])
+    await console.fill("#flash-price", "abc")
+    await console.click("#flash-form button[type=submit]")
+    await console.wait_for_selector("#toast:has-text('Enter a price')", timeout=5_000)
+    await console.fill("#flash-price", "49.90")
+    await console.fill("#flash-quantity", "5")
+    await console.fill("#flash-per-user", "2")
+    await console.fill("#flash-countdown", "30")
+    await console.fill("#flash-duration", "60")
+    await console.click("#flash-form button[type=submit]")
+
+    event = await room.event("flash.countdown", within=10)
+    sale = event["sale"]
+    assert (sale["item_id"], sale["price_minor"], sale["quantity"], sale["per_user_limit"]) == (
+        live_room.item_ids[0],
+        4990,
+        5,
+        2,
+    )
+    assert sale["status"] == "countdown"
+    await console.wait_for_selector(
+        f"#promotions li[data-id='{sale['id']}']:has-text('49.90 CNY')", timeout=5_000
+    )
+    listed = await client.get(f"/live/sessions/{live_room.id}/flash-sales")
+    assert [s["id"] for s in listed.json()] == [sale["id"]]
+
+
+async def test_a_viewers_message_is_moderated_from_the_console(
+    browser: Any, live_server: LiveServer, live_room: Room, client: Any, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    console = await _console(
+        browser, live_server, live_room, live_room.anchor.token, block_chart=True
+    )
+    viewer = await _viewer(browser, live_server, live_room, token=fan.token)
+    await viewer.wait_for_selector("#who:not(:empty)")
+    await viewer.fill("#chat-input", "buy my stuff at spam.example")
+    await viewer.press("#chat-input", "Enter")
+    await viewer.wait_for_selector("#chat li:has-text('spam.example')", timeout=5_000)
+    line = console.locator("#mod-chat li", has_text="spam.example")
+    await line.wait_for(timeout=5_000)
+    await line.get_by_role("button", name="Delete the message of").click()
+    await viewer.wait_for_selector("#chat li:has-text('spam.example')", state="detached")
+    await line.wait_for(state="detached", timeout=5_000)
+
+    # mute the writer: the room refuses their next message
+    await viewer.fill("#chat-input", "one more")
+    await viewer.press("#chat-input", "Enter")
+    line = console.locator("#mod-chat li", has_text="one more")
+    await line.get_by_role("button", name="Mute").click()
+    await console.wait_for_selector("#toast:has-text('is muted')", timeout=5_000)
+    sanctions = await client.get(
+        f"/live/sessions/{live_room.id}/sanctions", headers=live_room.anchor.headers
+    )
+    assert [(s["account_id"], s["kind"]) for s in sanctions.json()] == [(fan.id, "mute")]
+
+    # banned words: add, then remove
+    await console.fill("#word-input", "spam")
+    await console.press("#word-input", "Enter")
+    await console.wait_for_selector("#words li:has-text('spam')", timeout=5_000)
+    await console.get_by_role("button", name="Remove the banned word spam").click()
+    await console.wait_for_selector("#words li:has-text('No banned words')", timeout=5_000)
+    await console.wait_for_selector("#chart-fallback:not([hidden])", timeout=5_000)
+    assert await console.text_content("#m-cpm") != "0"  # the numbers without the chart
+
+
+async def test_a_fan_sees_the_apis_refusal_and_a_guest_signs_in_in_chinese(
+    browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    page = await _console(browser, live_server, live_room, None)
+    await page.wait_for_selector("#signin:not([hidden])")
+    assert await page.is_hidden("#console")
+    await page.fill("#signin-email", fan.email)
+    await page.fill("#signin-password", "correct horse battery")
+    await page.press("#signin-password", "Enter")
+    await page.wait_for_selector("#forbidden:has-text('You cannot manage this session')")
+    assert await page.is_hidden("#console")
+
+    page = await _console(browser, live_server, live_room, None, lang="zh-CN")
+    assert await page.get_attribute("html", "lang") == "zh-CN"
+    await page.fill("#signin-email", live_room.anchor.email)
+    await page.fill("#signin-password", "correct horse battery")
+    await page.click("#signin button[type=submit]")
+    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    assert await page.text_content("#go-live") == "开始直播"
+    assert await page.text_content("#session-status") == "直播状态：直播中"
+    await page.select_option("#lang", "en")
+    await page.wait_for_selector("#go-live:has-text('Go live')", timeout=10_000)
+
+
+def test_the_console_messages_have_both_languages() -> None:
+    assert set(i18n.catalog("en")) == set(i18n.catalog("zh-CN"))
+    assert all(
+        key in i18n.catalog("zh-CN") for key in i18n.catalog("en") if key.startswith("console.")
+    )
+
+
+async def test_an_unknown_session_console_is_a_404(client: Any) -> None:
+    assert (await client.get("/console/sessions/nosuchsession")).status_code == 404
