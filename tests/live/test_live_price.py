@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from liveshop.deps import Runtime
 from tests.factories import address, idempotency_key, problem_code
 from tests.live.conftest import Room
+from tests.payments.helpers import pay
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -51,3 +53,27 @@ async def test_an_order_in_the_session_pays_the_live_price(
     assert ended.status_code == 200, ended.text
     after = await _order(client, fan, sku, live_session_id=live_room.id)
     assert after.status_code == 409 and problem_code(after) == "live.not_live"
+
+
+async def test_the_session_sales_count_paid_orders_gmv_and_conversion(
+    client: Any, runtime: Runtime, live_room: Room, make_account: Any
+) -> None:
+    fan, other, stranger = (
+        await make_account("fan"),
+        await make_account("fan"),
+        await make_account("fan"),
+    )
+    path = f"/live/sessions/{live_room.id}/sales"
+    empty = (await client.get(path, headers=live_room.anchor.headers)).json()
+    assert (empty["orders"], empty["paid_orders"], empty["gmv"]) == (0, 0, [])
+    sku = live_room.shop.sku_ids[0]
+    first = await _order(client, fan, sku, live_session_id=live_room.id)  # 2 x 7900
+    await pay(client, runtime, fan, first.json()["id"])
+    await _order(client, other, sku, live_session_id=live_room.id)  # placed, not paid
+    await _order(client, fan, sku)  # not in the session
+    sales = (await client.get(path, headers=live_room.anchor.headers)).json()
+    assert (sales["orders"], sales["paid_orders"], sales["buyers"]) == (2, 1, 1)
+    assert sales["gmv"] == [{"currency": "CNY", "gmv_minor": 15800}]
+    assert sales["unique_viewers"] == 0 and sales["conversion"] == 0.0  # nobody watched
+    refused = await client.get(path, headers=stranger.headers)
+    assert refused.status_code == 403 and problem_code(refused) == "auth.forbidden"

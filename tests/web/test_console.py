@@ -103,6 +103,9 @@ async def test_the_anchor_sees_the_stream_key_and_pins_a_product_a_viewer_sees(
     await console.wait_for_selector("#m-online:not(:text('0'))", timeout=5_000)
     await console.wait_for_selector("#chart .uplot", timeout=10_000)  # two samples drawn
     assert await console.is_hidden("#chart-fallback")
+    await console.wait_for_selector("#m-orders[data-paid='0']", timeout=10_000)  # /sales
+    assert await console.text_content("#m-orders") == "0 / 0"
+    assert await console.text_content("#m-conversion") == "0.0%"
     await console.screenshot(path=str(screenshot_dir / "console.png"), full_page=True)
 
 

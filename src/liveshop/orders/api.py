@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop import idempotency
@@ -13,6 +14,7 @@ from liveshop.auth.service import Principal
 from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from liveshop.errors import forbidden
+from liveshop.live import service as live_service
 from liveshop.orders import flows
 from liveshop.orders import service as orders
 from liveshop.orders.schemas import (
@@ -292,4 +294,42 @@ async def merchant_cancel(
         payload=body.model_dump(mode="json"),
         now=now,
         action=action,
+    )
+
+
+class SessionGmvOut(BaseModel):
+    currency: str
+    gmv_minor: int
+
+
+class SessionSalesOut(BaseModel):
+    """What a live session sold: ``conversion`` = paying buyers / unique viewers."""
+
+    orders: int
+    paid_orders: int
+    buyers: int
+    gmv: list[SessionGmvOut]
+    unique_viewers: int
+    conversion: float
+
+
+@router.get("/live/sessions/{session_id}/sales", response_model=SessionSalesOut)
+async def session_sales(
+    session_id: str, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> SessionSalesOut:
+    """The session's orders, GMV and conversion (the anchor, its operators, admins)."""
+    live = await live_service.get_or_raise(session, session_id=session_id)
+    await live_service.require_manager(session, principal=principal, live=live)
+    sales = await orders.session_sales(session, session_id=session_id)
+    if live.status == "ended":
+        unique = live.unique_viewers
+    else:
+        unique = (await runtime.rooms.counters(session_id)).unique
+    return SessionSalesOut(
+        orders=sales.orders,
+        paid_orders=sales.paid_orders,
+        buyers=sales.buyers,
+        gmv=[SessionGmvOut(currency=c, gmv_minor=m) for c, m in sales.gmv],
+        unique_viewers=unique,
+        conversion=round(sales.buyers / unique, 4) if unique else 0.0,
     )

@@ -9,6 +9,7 @@ each one appends an ``order_status_changes`` row.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -354,3 +355,39 @@ async def overdue(session: AsyncSession, *, now: datetime, limit: int = 200) -> 
         .limit(limit)
     )
     return list(result.scalars())
+
+
+SOLD_STATUSES = ("paid", "shipped", "delivered", "completed")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSales:
+    orders: int
+    paid_orders: int
+    buyers: int
+    gmv: list[tuple[str, int]]  # (currency, minor units)
+
+
+async def session_sales(session: AsyncSession, *, session_id: str) -> SessionSales:
+    """A live session's sales (orders tagged with it): orders placed, orders paid (or
+    further), distinct paying buyers, and GMV per currency (paid totals less refunds)."""
+    from sqlalchemy import func
+
+    placed = await session.scalar(
+        select(func.count()).select_from(Order).where(Order.live_session_id == session_id)
+    )
+    sold = (Order.live_session_id == session_id) & Order.status.in_(SOLD_STATUSES)
+    paid = await session.scalar(select(func.count()).select_from(Order).where(sold))
+    buyers = await session.scalar(select(func.count(func.distinct(Order.buyer_id))).where(sold))
+    rows = await session.execute(
+        select(Order.currency, func.sum(Order.total_minor - Order.refunded_minor))
+        .where(sold)
+        .group_by(Order.currency)
+        .order_by(Order.currency)
+    )
+    return SessionSales(
+        orders=int(placed or 0),
+        paid_orders=int(paid or 0),
+        buyers=int(buyers or 0),
+        gmv=[(str(c), int(total or 0)) for c, total in rows],
+    )

@@ -460,6 +460,21 @@ async function open() {
   await Promise.all([loadRundown(), loadWords()]);
   connect();
   setInterval(sample, 2000);
+  loadSales();
+  setInterval(loadSales, 5000);
+}
+
+// Orders, GMV and conversion (paying buyers / unique viewers) of this session.
+async function loadSales() {
+  const result = await api("GET", `/live/sessions/${config.session_id}/sales`);
+  if (!result.ok) return;
+  const sales = result.data;
+  for (const id of ["m-orders", "m-gmv", "m-conversion"]) $(id).removeAttribute("title");
+  $("m-orders").textContent = `${sales.paid_orders} / ${sales.orders}`;
+  $("m-gmv").textContent = sales.gmv.length
+    ? sales.gmv.map((g) => money(g.gmv_minor, g.currency)).join(" + ") : money(0, "CNY");
+  $("m-conversion").textContent = `${(sales.conversion * 100).toFixed(1)}%`;
+  $("m-orders").dataset.paid = String(sales.paid_orders);
 }
 
 async function whoAmI() {

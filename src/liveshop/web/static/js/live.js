@@ -187,7 +187,7 @@ function connect() {
       $("reconnect").hidden = true; drawAll(); emit("room:snapshot", state);
       document.body.dataset.ready = "1";
     } else if (data.type === "resume") {
-      for (const event of data.events) applyEvent(state, event);
+      for (const event of data.events) { applyEvent(state, event); emit("room:event", { event, state }); }
       state.counters = data.counters; lastSeq = data.seq; retry = 0;
       $("reconnect").hidden = true; drawAll(); emit("room:snapshot", state);
     } else if (data.type === "error") {
@@ -195,6 +195,8 @@ function connect() {
     } else if (Array.isArray(data.events)) {
       for (const event of data.events) onEvent(event);
       if (data.seq !== undefined && data.seq !== null) lastSeq = data.seq;
+    } else {
+      emit("room:notice", data); // personal messages (a waitlist notice, ...) for the modules
     }
   };
   socket.onclose = () => {

@@ -1,0 +1,524 @@
+// The viewer's promotions in the live room: flash sales, coupon drops, red envelopes and
+// raffles from the snapshot's `promotions` and the room events (docs/protocol.md), plus a
+// Follow button for the anchor. Everything that moves money or stock goes over HTTP with a
+// fresh Idempotency-Key. live.js emits "room:snapshot" (detail = state) and "room:event"
+// (detail = {event, state}) on window; its reducer leaves `promotions` to this module.
+
+import { config, t, money, TOKEN_KEY, authHeaders, key } from "./live.js";
+
+const ADDRESS_KEY = "liveshop_address";
+const ADDRESS_FIELDS = ["recipient", "phone", "line1", "city"];
+const MAX_COUNTDOWN = 300; // seconds: a sale's countdown is 10..300 s (flash-sales.md)
+const $ = (id) => document.getElementById(id);
+const root = $("promotions");
+
+let promotions = []; // this room's open promotions, in id order (as the server keeps them)
+let anchorId = null;
+let me = null; // {id, display_name} when signed in
+const cards = new Map(); // promotion id -> {el, promo, kind, refs, ended}
+
+// -- small helpers --------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+const signedIn = () => Boolean(localStorage.getItem(TOKEN_KEY));
+
+async function problemOf(response) {
+  try {
+    const body = await response.json();
+    return { code: body.code ?? "", detail: body.detail ?? body.code ?? String(response.status) };
+  } catch {
+    return { code: "", detail: String(response.status) };
+  }
+}
+
+function post(path, body) {
+  const headers = { ...authHeaders(), "idempotency-key": key() };
+  const init = { method: "POST", headers };
+  if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  return fetch(path, init);
+}
+
+// A known problem code has its own message; anything else is the generic one.
+function errorText(problem) {
+  const known = `promo.error.${problem.code}`;
+  if (problem.code && config.messages[known]) return t(known);
+  return t("error.generic", { detail: problem.detail });
+}
+
+function say(card, text, tone = "info") {
+  card.refs.msg.textContent = text;
+  card.refs.msg.dataset.tone = tone;
+}
+
+function askSignIn(card) {
+  say(card, t("promo.sign_in"), "error");
+  $("signin-error").textContent = t("promo.sign_in");
+  $("signin-email")?.focus();
+}
+
+// -- the reducer (mirrors liveshop.live.state for promotions) -------------------------------
+
+function put(promotion) {
+  promotions = [...promotions.filter((p) => p.id !== promotion.id), promotion]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+function update(id, changes) {
+  promotions = promotions.map((p) => (p.id === id ? { ...p, ...changes } : p));
+}
+function remove(id) { promotions = promotions.filter((p) => p.id !== id); }
+
+function apply(event) {
+  switch (event.type) {
+    case "flash.countdown": case "flash.open": put(event.sale); break;
+    case "flash.stock": update(event.sale_id, { left: event.left }); break;
+    case "flash.sold_out": update(event.sale_id, { left: 0 }); break;
+    case "flash.closed": remove(event.sale_id); break;
+    case "coupon.drop": put(event.drop); break;
+    case "coupon.drop_ended": remove(event.drop_id); break;
+    case "red_envelope.open": put(event.envelope); break;
+    case "red_envelope.result": remove(event.result.id); break;
+    case "raffle.open": put(event.raffle); break;
+    case "raffle.closed": case "raffle.result": remove(event.raffle_id); break;
+    default: return false;
+  }
+  return true;
+}
+
+// -- flash sales ----------------------------------------------------------------------------
+
+function secondsTo(iso) {
+  const left = Math.ceil((Date.parse(iso) - Date.now()) / 1000);
+  return left > MAX_COUNTDOWN ? null : Math.max(0, left); // null: the clocks disagree
+}
+
+function savedAddress() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(ADDRESS_KEY) ?? "null");
+    return saved && ADDRESS_FIELDS.every((f) => saved[f]) ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+function addressForm(card) {
+  const id = card.promo.id;
+  const inputs = {};
+  const autocomplete = { recipient: "name", phone: "tel", line1: "street-address", city: "address-level2" };
+  const form = el("form", { class: "promo-address", hidden: true, "aria-label": t("promo.flash.address") });
+  form.append(el("p", { class: "promo-hint", text: t("promo.flash.address") }));
+  for (const field of ADDRESS_FIELDS) {
+    inputs[field] = el("input", {
+      id: `promo-${id}-${field}`, name: field, required: true, maxlength: "200",
+      autocomplete: autocomplete[field], type: field === "phone" ? "tel" : "text",
+    });
+    form.append(el("label", { for: inputs[field].id, text: `${t(`checkout.${field}`)} ` }, inputs[field]));
+  }
+  form.append(el("button", { type: "submit", class: "buy", text: t("promo.flash.address_buy") }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const address = {};
+    for (const field of ADDRESS_FIELDS) address[field] = inputs[field].value.trim();
+    localStorage.setItem(ADDRESS_KEY, JSON.stringify(address));
+    buy(card, address);
+  });
+  card.refs.inputs = inputs;
+  return form;
+}
+
+function showAddressForm(card) {
+  const saved = JSON.parse(localStorage.getItem(ADDRESS_KEY) ?? "{}") ?? {};
+  for (const field of ADDRESS_FIELDS) card.refs.inputs[field].value = saved[field] ?? "";
+  card.refs.form.hidden = false;
+  card.refs.inputs.recipient.focus();
+}
+
+function buildFlash(card) {
+  const r = card.refs;
+  r.title = el("div", { class: "promo-title" });
+  r.price = el("div", { class: "promo-price" });
+  r.timer = el("p", { class: "promo-timer" });
+  r.barFill = el("span");
+  r.bar = el("div", { class: "promo-bar", role: "progressbar", "aria-valuemin": "0" }, r.barFill);
+  r.left = el("p", { class: "promo-left" });
+  r.action = el("button", { type: "button", class: "buy promo-action", onclick: () => startBuy(card) });
+  r.form = addressForm(card);
+  return [el("div", { class: "promo-label", text: t("promo.flash.label") }), r.title, r.price,
+    r.timer, r.bar, r.left, r.action, r.form];
+}
+
+function drawFlash(card) {
+  const sale = card.promo;
+  const r = card.refs;
+  const soldOut = sale.left <= 0;
+  const status = card.ended ? "ended" : soldOut ? "sold_out" : sale.status;
+  card.el.dataset.status = status;
+  r.title.textContent = sale.title;
+  r.price.replaceChildren(
+    el("span", { class: "price", text: money(sale.price_minor, sale.currency) }), " ",
+    el("s", { text: money(sale.list_price_minor, sale.currency) }),
+  );
+  const counting = sale.status === "countdown" && !card.ended;
+  r.timer.hidden = !counting;
+  if (counting) {
+    const seconds = secondsTo(sale.opens_at);
+    r.timer.textContent = seconds === null ? t("promo.flash.soon")
+      : seconds > 0 ? t("promo.flash.countdown", { seconds }) : t("promo.flash.opening");
+  }
+  r.bar.setAttribute("aria-valuemax", String(sale.quantity));
+  r.bar.setAttribute("aria-valuenow", String(sale.left));
+  r.bar.setAttribute("aria-label", t("promo.flash.left", { left: sale.left, quantity: sale.quantity }));
+  r.barFill.style.width = `${sale.quantity ? (100 * sale.left) / sale.quantity : 0}%`;
+  r.left.textContent = t("promo.flash.left", { left: sale.left, quantity: sale.quantity });
+  r.action.textContent = soldOut ? t("promo.flash.sold_out") : t("promo.flash.buy");
+  r.action.disabled = status !== "open" || card.busy;
+  if (status === "ended") r.form.hidden = true;
+}
+
+function startBuy(card) {
+  if (!signedIn()) { askSignIn(card); return; }
+  const address = savedAddress();
+  if (!address) { showAddressForm(card); return; }
+  buy(card, address);
+}
+
+async function buy(card, address) {
+  if (card.busy) return;
+  card.busy = true; draw(card);
+  say(card, t("promo.flash.buying"));
+  try {
+    const response = await post(`/flash-sales/${card.promo.id}/buy`, { shipping_address: address });
+    if (response.status === 401) { askSignIn(card); return; }
+    if (!response.ok) {
+      const problem = await problemOf(response);
+      say(card, errorText(problem), "error");
+      if (response.status === 422) showAddressForm(card); // the address did not validate
+      return;
+    }
+    card.refs.form.hidden = true;
+    const order = await response.json();
+    say(card, t("promo.flash.bought"), "ok");
+    const payment = await post(`/orders/${order.order_id}/payments`, {
+      return_url: `/live/${config.session_id}?order=${order.order_id}`,
+    });
+    if (!payment.ok) { say(card, errorText(await problemOf(payment)), "error"); return; }
+    location.assign((await payment.json()).pay_url);
+  } catch (error) {
+    say(card, t("error.generic", { detail: String(error) }), "error");
+  } finally {
+    card.busy = false; draw(card);
+  }
+}
+
+// -- coupon drops ---------------------------------------------------------------------------
+
+function couponTerms(coupon) {
+  const off = coupon.kind === "percent"
+    ? t("promo.coupon.percent", { percent: coupon.percent_off })
+    : t("promo.coupon.fixed", { amount: money(coupon.amount_off_minor, coupon.currency) });
+  const min = coupon.min_spend_minor > 0
+    ? ` · ${t("promo.coupon.min_spend", { amount: money(coupon.min_spend_minor, coupon.currency) })}` : "";
+  return off + min;
+}
+
+function buildCoupon(card) {
+  const r = card.refs;
+  r.title = el("div", { class: "promo-title" });
+  r.terms = el("p", { class: "promo-terms" });
+  r.action = el("button", { type: "button", class: "buy promo-action", text: t("promo.coupon.claim"), onclick: () => claim(card) });
+  return [el("div", { class: "promo-label", text: t("promo.coupon.label") }), r.title, r.terms, r.action];
+}
+
+function drawCoupon(card) {
+  const drop = card.promo;
+  card.el.dataset.status = card.ended ? "ended" : card.done ? "claimed" : "open";
+  card.refs.title.textContent = drop.coupon.title;
+  card.refs.terms.textContent = couponTerms(drop.coupon);
+  card.refs.action.disabled = card.busy || card.done || card.ended;
+}
+
+async function claim(card) {
+  if (!signedIn()) { askSignIn(card); return; }
+  if (card.busy) return;
+  card.busy = true; draw(card);
+  try {
+    const response = await post(`/coupon-drops/${card.promo.id}/claim`);
+    if (response.status === 401) { askSignIn(card); return; }
+    if (!response.ok) { say(card, errorText(await problemOf(response)), "error"); return; }
+    card.done = true;
+    say(card, t("promo.coupon.claimed", { title: card.promo.coupon.title }), "ok");
+  } catch (error) {
+    say(card, t("error.generic", { detail: String(error) }), "error");
+  } finally {
+    card.busy = false; draw(card);
+  }
+}
+
+// -- red envelopes --------------------------------------------------------------------------
+
+function buildEnvelope(card) {
+  const r = card.refs;
+  r.title = el("div", { class: "promo-title" });
+  r.timer = el("p", { class: "promo-timer" });
+  r.action = el("button", { type: "button", class: "buy promo-action", text: t("promo.envelope.grab"), onclick: () => grab(card) });
+  return [el("div", { class: "promo-label", text: t("promo.envelope.label") }), r.title, r.timer, r.action];
+}
+
+function drawEnvelope(card) {
+  const pot = card.promo;
+  const seconds = secondsTo(pot.opens_at);
+  const waiting = !card.ended && seconds !== null && seconds > 0;
+  card.el.dataset.status = card.ended ? "ended" : card.done ? "grabbed" : waiting ? "countdown" : "open";
+  card.refs.title.textContent = t("promo.envelope.title", {
+    name: pot.funder?.name ?? "", amount: money(pot.amount_minor, pot.currency), count: pot.count,
+  });
+  card.refs.timer.hidden = !waiting;
+  if (waiting) card.refs.timer.textContent = t("promo.envelope.countdown", { seconds });
+  card.refs.action.disabled = card.busy || card.done || card.ended;
+}
+
+async function grab(card) {
+  if (!signedIn()) { askSignIn(card); return; }
+  if (card.busy) return;
+  card.busy = true; draw(card);
+  try {
+    const response = await post(`/red-envelopes/${card.promo.id}/grab`);
+    if (response.status === 401) { askSignIn(card); return; }
+    if (!response.ok) { say(card, errorText(await problemOf(response)), "error"); return; }
+    const won = await response.json();
+    card.done = true;
+    card.refs.msg.dataset.amount = String(won.amount_minor);
+    say(card, t("promo.envelope.won", { amount: money(won.amount_minor, won.currency) }), "ok");
+  } catch (error) {
+    say(card, t("error.generic", { detail: String(error) }), "error");
+  } finally {
+    card.busy = false; draw(card);
+  }
+}
+
+// -- raffles --------------------------------------------------------------------------------
+
+function buildRaffle(card) {
+  const r = card.refs;
+  r.title = el("div", { class: "promo-title" });
+  r.prize = el("p", { class: "promo-terms" });
+  r.hint = el("p", { class: "promo-hint" });
+  r.action = el("button", { type: "button", class: "buy promo-action", text: t("promo.raffle.enter"), onclick: () => enter(card) });
+  r.result = el("div", { class: "promo-result" });
+  return [el("div", { class: "promo-label", text: t("promo.raffle.label") }), r.title, r.prize,
+    r.hint, r.action, r.result];
+}
+
+function drawRaffle(card) {
+  const raffle = card.promo;
+  card.el.dataset.status = card.result ? "drawn" : card.ended ? "ended" : card.done ? "entered" : "open";
+  card.refs.title.textContent = raffle.title;
+  card.refs.prize.textContent = t("promo.raffle.prize", { title: raffle.prize?.title ?? "", count: raffle.winners_count });
+  card.refs.hint.hidden = raffle.eligibility !== "keyword";
+  if (raffle.eligibility === "keyword") card.refs.hint.textContent = t("promo.raffle.keyword", { keyword: raffle.keyword });
+  card.refs.action.hidden = card.ended;
+  card.refs.action.disabled = card.busy || card.done;
+  const result = card.result;
+  card.refs.result.hidden = !result;
+  if (result) {
+    const mine = me && result.winners.some((w) => w.id === me.id);
+    const names = result.winners.map((w) => w.name).join(", ");
+    card.refs.result.replaceChildren(
+      el("p", { class: "promo-winners", text: result.winners.length
+        ? t("promo.raffle.winners", { names }) : t("promo.raffle.no_winners") }),
+      mine ? el("p", { class: "promo-won", text: t("promo.raffle.you_won") }) : null,
+      el("a", { class: "promo-proof", href: `/raffles/${raffle.id}/proof`, target: "_blank", rel: "noopener", text: t("promo.raffle.proof") }),
+    );
+  }
+}
+
+async function enter(card) {
+  if (!signedIn()) { askSignIn(card); return; }
+  if (card.busy) return;
+  card.busy = true; draw(card);
+  try {
+    const response = await post(`/raffles/${card.promo.id}/enter`);
+    if (response.status === 401) { askSignIn(card); return; }
+    if (!response.ok) { say(card, errorText(await problemOf(response)), "error"); return; }
+    card.done = true;
+    say(card, t("promo.raffle.entered"), "ok");
+  } catch (error) {
+    say(card, t("error.generic", { detail: String(error) }), "error");
+  } finally {
+    card.busy = false; draw(card);
+  }
+}
+
+// -- the cards ------------------------------------------------------------------------------
+
+const KINDS = {
+  flash_sale: { build: buildFlash, draw: drawFlash },
+  coupon_drop: { build: buildCoupon, draw: drawCoupon },
+  red_envelope: { build: buildEnvelope, draw: drawEnvelope },
+  raffle: { build: buildRaffle, draw: drawRaffle },
+};
+
+function draw(card) { KINDS[card.kind].draw(card); }
+
+function makeCard(promo) {
+  const card = { promo, kind: promo.kind, refs: {}, ended: false, busy: false, done: false };
+  card.refs.msg = el("p", { class: "promo-msg", role: "status" });
+  card.refs.dismiss = el("button", {
+    type: "button", class: "promo-dismiss", hidden: true, "aria-label": t("promo.dismiss"), text: "✕",
+    onclick: () => { card.el.remove(); cards.delete(promo.id); },
+  });
+  card.el = el("article", {
+    class: `promo promo-${promo.kind.replace("_", "-")}`, "data-kind": promo.kind, "data-id": promo.id,
+  }, card.refs.dismiss, ...KINDS[promo.kind].build(card), card.refs.msg);
+  return card;
+}
+
+// A card whose promotion left the list stays while it has something to tell this viewer
+// (a coupon claimed, an amount won, a raffle's result), with a button to dismiss it.
+function keepsAfterEnd(card) {
+  return card.done || Boolean(card.result) || (card.kind === "raffle" && !card.ended);
+}
+
+function sync() {
+  const listed = new Set();
+  for (const promo of promotions) {
+    if (!KINDS[promo.kind]) continue;
+    listed.add(promo.id);
+    let card = cards.get(promo.id);
+    if (!card) { card = makeCard(promo); cards.set(promo.id, card); }
+    card.promo = promo;
+    card.ended = false;
+    card.refs.dismiss.hidden = true;
+    draw(card);
+  }
+  for (const [id, card] of cards) {
+    if (listed.has(id)) continue;
+    if (!card.ended && keepsAfterEnd(card)) {
+      card.ended = true;
+      card.refs.dismiss.hidden = false;
+      if (!card.refs.msg.textContent) say(card, t("promo.ended"));
+      draw(card);
+    } else if (!card.ended) {
+      card.el.remove(); cards.delete(id);
+    }
+  }
+  const order = [...cards.values()].sort((a, b) => (a.promo.id < b.promo.id ? -1 : 1));
+  root.replaceChildren(...order.map((c) => c.el));
+}
+
+function onRaffleResult(event) {
+  const card = cards.get(event.raffle_id);
+  if (!card) return;
+  card.result = event;
+  card.ended = true;
+  card.refs.dismiss.hidden = false;
+  draw(card);
+}
+
+function onRaffleClosed(event) {
+  const card = cards.get(event.raffle_id);
+  if (!card) return;
+  card.ended = true;
+  card.refs.dismiss.hidden = false;
+  say(card, t("promo.raffle.closed", { count: event.entrants_count }));
+  draw(card);
+}
+
+// -- follow the anchor ----------------------------------------------------------------------
+
+const follow = el("button", { id: "follow", type: "button", class: "follow", hidden: true, "aria-pressed": "false" });
+const followMsg = el("span", { id: "follow-msg", class: "promo-msg", role: "status" });
+let following = false;
+
+function drawFollow() {
+  follow.hidden = !anchorId || (me && me.id === anchorId);
+  follow.textContent = following ? t("promo.unfollow") : t("promo.follow");
+  follow.setAttribute("aria-pressed", following ? "true" : "false");
+  follow.dataset.following = following ? "1" : "0";
+}
+
+async function loadFollow() {
+  if (!anchorId) return;
+  following = false;
+  if (signedIn()) {
+    const response = await fetch(`/anchors/${anchorId}`, { headers: authHeaders() });
+    if (response.ok) following = Boolean((await response.json()).following);
+  }
+  drawFollow();
+}
+
+async function toggleFollow() {
+  followMsg.textContent = "";
+  if (!signedIn()) {
+    followMsg.textContent = t("promo.sign_in");
+    $("signin-error").textContent = t("promo.sign_in");
+    $("signin-email")?.focus();
+    return;
+  }
+  follow.disabled = true;
+  try {
+    const response = await fetch(`/anchors/${anchorId}/follow`, {
+      method: following ? "DELETE" : "POST", headers: authHeaders(),
+    });
+    if (!response.ok) { followMsg.textContent = errorText(await problemOf(response)); return; }
+    following = !following;
+    followMsg.textContent = following ? t("promo.followed") : t("promo.unfollowed");
+  } finally {
+    follow.disabled = false; drawFollow();
+  }
+}
+
+async function whoAmI() {
+  me = null;
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) {
+    const response = await fetch("/auth/me", { headers: authHeaders() });
+    if (response.ok) me = await response.json();
+  }
+}
+
+// -- wiring ---------------------------------------------------------------------------------
+
+follow.addEventListener("click", toggleFollow);
+$("anchor-name").after(follow, followMsg);
+
+window.addEventListener("room:snapshot", async (e) => {
+  const state = e.detail;
+  promotions = [...(state.promotions ?? [])];
+  state.promotions = promotions;
+  anchorId = state.session?.anchor?.id ?? null;
+  sync();
+  await whoAmI(); // the socket rejoins after a sign-in / sign-out: who is this now?
+  await loadFollow();
+  for (const card of cards.values()) draw(card);
+});
+
+window.addEventListener("room:event", (e) => {
+  const { event, state } = e.detail;
+  if (event.type === "raffle.closed") onRaffleClosed(event);
+  if (event.type === "raffle.result") onRaffleResult(event);
+  if (apply(event)) {
+    state.promotions = promotions;
+    sync();
+  }
+});
+
+setInterval(() => {
+  for (const card of cards.values()) {
+    if (card.kind === "flash_sale" || card.kind === "red_envelope") draw(card);
+  }
+}, 1000);

@@ -1,0 +1,216 @@
+"""The viewer's promotions in the live room, in a real browser (phone viewport) on both
+databases: a flash sale counts down, opens, is bought and paid and the order comes back paid;
+a coupon drop is claimed; a red envelope is grabbed; the anchor is followed and unfollowed."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from liveshop.clock import FrozenClock
+from liveshop.deps import Runtime
+from liveshop.promotions.flash_runtime import FlashSales
+from tests.live.conftest import LiveServer, Room
+from tests.web.conftest import PHONE
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+FLASH = "#promotions [data-kind='flash_sale']"
+COUPON = "#promotions [data-kind='coupon_drop']"
+ENVELOPE = "#promotions [data-kind='red_envelope']"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """The frozen clock starts at the browser's time, so the page's countdown is meaningful."""
+    return FrozenClock(datetime.now(UTC).replace(microsecond=0))
+
+
+def _key() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def _viewer(browser: Any, server: LiveServer, room: Room, token: str | None = None) -> Any:
+    context = await browser.new_context(**PHONE)
+    if token:
+        await context.add_init_script(
+            f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
+        )
+    page = await context.new_page()
+    await page.goto(f"{server.http_base}/live/{room.id}?lang=en")
+    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page
+
+
+async def test_a_viewer_sees_a_flash_sale_count_down_open_and_buys_and_pays_it(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    runtime: Runtime,
+    clock: FrozenClock,
+) -> None:
+    fan = await make_account("fan")
+    guest = await _viewer(browser, live_server, live_room)
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    await page.wait_for_selector("#who:not(:empty)")
+    created = await client.post(
+        f"/live/sessions/{live_room.id}/flash-sales",
+        json={"item_id": live_room.item_ids[0], "price_minor": 4900, "quantity": 3},
+        headers={**live_room.anchor.headers, **_key()},
+    )
+    assert created.status_code == 201, created.text
+    sale_id = created.json()["id"]
+
+    card = f"{FLASH}[data-id='{sale_id}']"
+    await page.wait_for_selector(f"{card}[data-status='countdown']", timeout=5_000)
+    assert "Opens in" in await page.text_content(f"{card} .promo-timer")
+    assert "49.00 CNY" in await page.text_content(f"{card} .promo-price")
+    assert await page.text_content(f"{card} .promo-left") == "3 of 3 left"
+    assert await page.is_disabled(f"{card} button.promo-action")
+
+    clock.advance(seconds=10)
+    flash: FlashSales = runtime.extras["flash"]
+    await flash.tick()
+    await page.wait_for_selector(f"{card}[data-status='open']", timeout=5_000)
+    await guest.wait_for_selector(f"{card}[data-status='open']", timeout=5_000)
+    await guest.click(f"{card} button.promo-action")
+    await guest.wait_for_selector(f"{card} .promo-msg:has-text('Sign in first')")
+
+    # No address saved yet: the card asks for one, a bad phone number is refused.
+    sale = page.locator(card)
+    await sale.get_by_role("button", name="Grab it").click()
+    await page.wait_for_selector(f"{card} form.promo-address:not([hidden])")
+    await sale.get_by_label("Recipient").fill("Fan One")
+    await sale.get_by_label("Phone").fill("not a phone")
+    await sale.get_by_label("Address").fill("88 Huaihai Rd")
+    await sale.get_by_label("City").fill("Hangzhou")
+    await sale.get_by_role("button", name="Buy with this address").click()
+    await page.wait_for_selector(f"{card} .promo-msg[data-tone='error']", timeout=5_000)
+    await sale.get_by_label("Phone").fill("13800000000")
+    await sale.get_by_label("Phone").press("Enter")  # the keyboard submits
+    await page.wait_for_selector("text=Approve payment", timeout=10_000)
+    await page.click("text=Approve payment")
+    await page.wait_for_url(f"**/live/{live_room.id}?order=*", timeout=10_000)
+    await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)
+    await page.wait_for_selector(f"{card} .promo-left:has-text('2 of 3 left')", timeout=5_000)
+    orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
+    assert [(o["status"], o["total_minor"]) for o in orders] == [("paid", 4900)]
+
+    # The saved address is used next time: one per fan, so the second buy is refused.
+    await page.get_by_role("button", name="Grab it").click()
+    await page.wait_for_selector(
+        f"{card} .promo-msg:has-text('You already bought your limit')", timeout=5_000
+    )
+
+
+async def test_a_viewer_claims_a_coupon_from_a_drop(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    runtime: Runtime,
+) -> None:
+    fan = await make_account("fan")
+    guest = await _viewer(browser, live_server, live_room)
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    template = await client.post(
+        "/coupon-templates",
+        json={
+            "title": "5 off",
+            "kind": "fixed",
+            "amount_off_minor": 500,
+            "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
+            "quota": 100,
+            "session_id": live_room.id,
+            "live_session_only": True,
+        },
+        headers={**live_room.anchor.headers, **_key()},
+    )
+    assert template.status_code == 201, template.text
+    drop = await client.post(
+        f"/live/sessions/{live_room.id}/coupon-drops",
+        json={"template_id": template.json()["id"], "quota": 5},
+        headers={**live_room.anchor.headers, **_key()},
+    )
+    assert drop.status_code == 201, drop.text
+    card = f"{COUPON}[data-id='{drop.json()['id']}']"
+    await page.wait_for_selector(card, timeout=5_000)
+    assert "5.00 CNY off" in await page.text_content(f"{card} .promo-terms")
+    await guest.wait_for_selector(card, timeout=5_000)
+    await guest.get_by_role("button", name="Claim").click()
+    await guest.wait_for_selector(f"{card} .promo-msg:has-text('Sign in first')")
+
+    await page.get_by_role("button", name="Claim").focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector(f"{card}[data-status='claimed']", timeout=5_000)
+    assert "Claimed: 5 off" in await page.text_content(f"{card} .promo-msg")
+    mine = (await client.get("/coupons/mine", headers=fan.headers)).json()["items"]
+    assert len(mine) == 1
+
+
+async def test_a_viewer_grabs_a_red_envelope_and_follows_the_anchor(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+) -> None:
+    fan = await make_account("fan")
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    await page.wait_for_selector("#follow[aria-pressed='false']:not([hidden])")
+    funded = await client.post(
+        f"/live/sessions/{live_room.id}/red-envelopes",
+        json={"amount_minor": 1000, "count": 2},
+        headers={**live_room.anchor.headers, **_key()},
+    )
+    assert funded.status_code == 201, funded.text
+    card = f"{ENVELOPE}[data-id='{funded.json()['id']}']"
+    await page.wait_for_selector(f"{card}[data-status='open']", timeout=5_000)
+    await page.get_by_role("button", name="Grab", exact=True).click()
+    await page.wait_for_selector(f"{card}[data-status='grabbed']", timeout=5_000)
+    amount = int(await page.get_attribute(f"{card} .promo-msg", "data-amount") or 0)
+    assert 0 < amount <= 1000
+    text = await page.text_content(f"{card} .promo-msg")
+    assert text == f"You got {amount // 100}.{amount % 100:02d} CNY!"
+
+    anchor = f"/anchors/{live_room.anchor.id}"
+    await page.click("#follow")
+    await page.wait_for_selector("#follow[aria-pressed='true']:has-text('Unfollow')")
+    assert (await client.get(anchor, headers=fan.headers)).json()["following"] is True
+    await page.click("#follow")
+    await page.wait_for_selector("#follow[aria-pressed='false']:has-text('Follow')")
+    assert (await client.get(anchor, headers=fan.headers)).json()["following"] is False
+
+
+async def test_a_viewer_enters_a_raffle_and_sees_it_won_with_a_link_to_the_proof(
+    browser: Any, live_server: LiveServer, live_room: Room, client: Any, make_account: Any
+) -> None:
+    fan = await make_account("fan")
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    created = await client.post(
+        f"/live/sessions/{live_room.id}/raffles",
+        json={"title": "Tea for one", "item_id": live_room.item_ids[0], "entry_seconds": 60},
+        headers=live_room.anchor.headers,
+    )
+    assert created.status_code == 201, created.text
+    raffle_id = created.json()["id"]
+    card = f"#promotions [data-kind='raffle'][data-id='{raffle_id}']"
+    await page.wait_for_selector(f"{card}[data-status='open']", timeout=5_000)
+    await page.get_by_role("button", name="Enter the raffle").click()
+    await page.wait_for_selector(f"{card}[data-status='entered']", timeout=5_000)
+    closed = await client.post(f"/raffles/{raffle_id}/close", headers=live_room.anchor.headers)
+    assert closed.status_code == 200, closed.text
+    await page.wait_for_selector(f"{card}[data-status='drawn']", timeout=5_000)
+    assert await page.text_content(f"{card} .promo-won") == "You won!"
+    proof = await page.get_attribute(f"{card} a.promo-proof", "href")
+    assert proof == f"/raffles/{raffle_id}/proof"
+    assert (await client.get(proof)).status_code == 200
+    await page.get_by_role("button", name="Dismiss").click()
+    await page.wait_for_selector(card, state="detached")
