@@ -40,6 +40,7 @@ from liveshop.video import flows, nginx, replay
 from liveshop.video.models import VideoRecording
 from tests.conftest import REQUIRE_SERVICES, Actor
 from tests.video.conftest import get_stream, key_of, schedule_session, session_status
+from tests.web.conftest import browser
 
 TOOLS = nginx.find_tools()
 MISSING = (
@@ -51,6 +52,7 @@ if MISSING and not REQUIRE_SERVICES:
     pytest.skip(MISSING, allow_module_level=True)
 
 pytestmark = pytest.mark.usefixtures("backend")
+__all__ = ["browser"]
 
 T = TypeVar("T")
 REFUSED_WITHIN = 10.0  # seconds for ffmpeg to give up on a refused publish
@@ -514,3 +516,27 @@ async def test_a_recorded_show_becomes_a_replay_served_by_nginx(
     path.write_bytes(segment.content)
     probe = await ffprobe(path)
     assert any(s.get("codec_name") == "h264" for s in probe["streams"]), probe
+
+
+async def test_the_viewer_page_plays_the_live_video(
+    ingest: Ingest, encode: Any, browser: Any, app_server: str
+) -> None:
+    """The room page in Chromium (hls.js from /static/vendor): the video's currentTime
+    advances while the anchor publishes."""
+    sid = await schedule_session(ingest.client, ingest.runtime, ingest.anchor)
+    stream = await get_stream(ingest.client, sid, ingest.anchor)
+    encoder = await encode(publish_url(stream))
+    await stream_status(ingest, sid, "online", encoder)
+    await playlist(ingest, stream["playback_url"], encoder)
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await page.goto(f"{app_server}/live/{sid}?lang=en")
+    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    assert await page.is_hidden("#poster")
+    await page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=20_000)
+    first = await page.evaluate("document.getElementById('video').currentTime")
+    await asyncio.sleep(2)
+    later = await page.evaluate("document.getElementById('video').currentTime")
+    assert later > first + 1, (first, later)
+    await encoder.stop()
+    await page.wait_for_selector("#poster:not([hidden])", timeout=10_000)  # offline: the poster
