@@ -126,6 +126,7 @@ async def test_an_operator_opens_a_flash_sale_and_the_room_gets_its_countdown(
     assert added.status_code == 201, added.text
     room = await open_room(live_room.id)
     assert room.first["type"] == "snapshot"
+    viewer = await _viewer(browser, live_server, live_room)  # another browser context
 
     console = await _console(browser, live_server, live_room, operator.token)
     await console.select_option("#flash-item", live_room.item_ids[0])
@@ -151,6 +152,10 @@ async def test_an_operator_opens_a_flash_sale_and_the_room_gets_its_countdown(
     await console.wait_for_selector(
         f"#promotions li[data-id='{sale['id']}']:has-text('49.90 CNY')", timeout=5_000
     )
+    # the viewer's page shows the sale's countdown card
+    card = f"#promotions [data-kind='flash_sale'][data-id='{sale['id']}'][data-status='countdown']"
+    await viewer.wait_for_selector(card, timeout=5_000)
+    assert "49.90 CNY" in await viewer.text_content(card)
     listed = await client.get(f"/live/sessions/{live_room.id}/flash-sales")
     assert [s["id"] for s in listed.json()] == [sale["id"]]
 
