@@ -39,6 +39,7 @@ from liveshop.deps import Runtime
 from liveshop.video import flows, nginx, replay
 from liveshop.video.models import VideoRecording
 from tests.conftest import REQUIRE_SERVICES, Actor
+from tests.factories import make_shop
 from tests.video.conftest import get_stream, key_of, schedule_session, session_status
 from tests.web.conftest import browser
 
@@ -540,3 +541,62 @@ async def test_the_viewer_page_plays_the_live_video(
     assert later > first + 1, (first, later)
     await encoder.stop()
     await page.wait_for_selector("#poster:not([hidden])", timeout=10_000)  # offline: the poster
+
+
+@pytest.mark.recording
+async def test_the_replay_plays_in_the_room_page_with_its_pin_timeline(
+    ingest: Ingest, encode: Any, browser: Any, app_server: str
+) -> None:
+    """A recorded show with two pins: after it ends, the room page plays the replay and
+    shows the product that was pinned at each moment of the video."""
+    client, anchor, clock = ingest.client, ingest.anchor, ingest.clock
+    sid = await schedule_session(client, ingest.runtime, anchor)
+    shop = await make_shop(ingest.runtime, prices=(9900, 19900))
+    rundown = await client.put(
+        f"/live/sessions/{sid}/rundown",
+        json={
+            "items": [
+                {"sku_id": shop.sku_ids[0], "live_price_minor": 7900},
+                {"sku_id": shop.sku_ids[1], "live_price_minor": 15900},
+            ]
+        },
+        headers=anchor.headers,
+    )
+    assert rundown.status_code == 200, rundown.text
+    first, second = (item["id"] for item in rundown.json()["items"])
+    stream = await get_stream(client, sid, anchor)
+    encoder = await encode(publish_url(stream))
+    await stream_status(ingest, sid, "online", encoder)
+    for item, seconds in ((first, 1.0), (second, 1.5)):  # the frozen clock keeps pace
+        await asyncio.sleep(seconds)
+        clock.advance(seconds=seconds)
+        pinned = await client.post(
+            f"/live/sessions/{sid}/pin", json={"item_id": item}, headers=anchor.headers
+        )
+        assert pinned.status_code == 200, pinned.text
+    await asyncio.sleep(2)
+    clock.advance(seconds=2)
+    await encoder.stop()
+    await stream_status(ingest, sid, "offline")
+
+    async def recorded() -> bool | None:
+        async with ingest.runtime.sessionmaker() as session:
+            return bool((await session.execute(select(VideoRecording))).first()) or None
+
+    await eventually(recorded, within=10, what="nginx reporting the recording", encoder=None)
+    ended = await client.post(f"/live/sessions/{sid}/end", headers=anchor.headers)
+    assert ended.status_code == 200, ended.text
+    media = replay.media()
+    assert media is not None
+    assert await replay.build_due(ingest.runtime, media) == [sid]
+
+    page = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+    await page.goto(f"{app_server}/live/{sid}?lang=en")
+    await page.wait_for_selector("body[data-replay='1']", timeout=10_000)
+    await page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=15_000)
+    await page.evaluate("document.getElementById('video').currentTime = 1.8")
+    await page.wait_for_selector("#pinned-price:has-text('Price 99.00 CNY')", timeout=5_000)
+    await page.evaluate("document.getElementById('video').currentTime = 3.4")
+    await page.wait_for_selector("#pinned-price:has-text('Price 199.00 CNY')", timeout=5_000)
+    await page.evaluate("document.getElementById('video').currentTime = 0.3")
+    await page.wait_for_selector("#pinned", state="hidden", timeout=5_000)  # nothing pinned yet

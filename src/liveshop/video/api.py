@@ -170,6 +170,7 @@ async def hook_record_done(secret: Secret, request: Request, runtime: RuntimeDep
 class TimelineEntryOut(BaseModel):
     pin_id: str
     item: ShowcaseItem
+    price_minor: int  # bought from the replay: the merchant's replay price, else the list price
     from_ms: int
     to_ms: int
 

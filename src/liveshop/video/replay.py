@@ -346,8 +346,9 @@ def to_replay_ms(parts: list[dict[str, Any]], at: datetime) -> int | None:
 async def timeline(
     session: AsyncSession, *, session_id: str, replay: VideoReplay
 ) -> list[dict[str, Any]]:
-    """The pins in replay time: ``[{"pin_id", "item", "from_ms", "to_ms"}]``; a pin
-    entirely outside the video is left out."""
+    """The pins in replay time: ``[{"pin_id", "item", "price_minor", "from_ms", "to_ms"}]``
+    (``price_minor``: what buying from the replay costs); a pin entirely outside the video
+    is left out."""
     out: list[dict[str, Any]] = []
     duration = replay.duration_ms
     for record, line in await live_service.pin_timeline(session, session_id=session_id):
@@ -360,10 +361,12 @@ async def timeline(
             end = duration if mapped is None else mapped
         if end <= start:
             continue
+        price = line.item.replay_price_minor
         out.append(
             {
                 "pin_id": record.id,
                 "item": live_service.showcase_item(line),
+                "price_minor": line.sku.price_minor if price is None else price,
                 "from_ms": start,
                 "to_ms": end,
             }

@@ -64,12 +64,15 @@ function drawCounters() {
 }
 
 function drawPinned() {
-  const item = state.pinned;
+  const item = replay ? replayItem : state.pinned;
   $("pinned").hidden = !item;
   if (!item) return;
   $("pinned-title").textContent = item.title;
-  $("pinned-price").textContent = `${t("live.price")} ${money(item.live_price_minor, item.currency)}`;
-  $("pinned-list").textContent = money(item.list_price_minor, item.currency);
+  $("pinned-price").textContent = replay
+    ? `${t("live.replay_price")} ${money(item.price_minor, item.currency)}`
+    : `${t("live.price")} ${money(item.live_price_minor, item.currency)}`;
+  const listed = replay ? item.list_price_minor !== item.price_minor : true;
+  $("pinned-list").textContent = listed ? money(item.list_price_minor, item.currency) : "";
   $("pinned-image").src = item.image_url ?? "";
   $("pinned-image").hidden = !item.image_url;
   $("pinned-buy").dataset.sku = item.sku_id;
@@ -119,9 +122,48 @@ function drawAnnouncement() {
   if (last) $("announcement").textContent = `${t("live.announcement")}: ${last.text}`;
 }
 
+// -- the replay of an ended session: its video (VOD) and the pin timeline in video time ------
+
+let replay = null; // GET /live/sessions/{id}/replay when ready
+let replayItem = null; // the product card at the video's current time
+
+async function loadReplay() {
+  if (replay || state.session.status !== "ended") return;
+  const response = await fetch(`/live/sessions/${config.session_id}/replay`);
+  const body = response.ok ? await response.json() : null;
+  if (!body || body.status !== "ready") return;
+  replay = body;
+  document.body.dataset.replay = "1";
+  $("poster").hidden = true;
+  const video = $("video");
+  video.controls = true;
+  if (window.Hls && window.Hls.isSupported()) {
+    hls = new window.Hls();
+    hls.loadSource(body.playback_url);
+    hls.attachMedia(video);
+  } else {
+    video.src = body.playback_url;
+  }
+  video.addEventListener("timeupdate", followTimeline);
+  video.addEventListener("seeked", followTimeline);
+  video.play().catch(() => {});
+}
+
+function followTimeline() {
+  const ms = $("video").currentTime * 1000;
+  const entry = replay.timeline.find((e) => e.from_ms <= ms && ms < e.to_ms);
+  const next = entry ? { ...entry.item, price_minor: entry.price_minor } : null;
+  if ((next && next.id) !== (replayItem && replayItem.id)) {
+    replayItem = next;
+    drawPinned();
+  }
+}
+
 function drawStage() {
   const session = state.session;
   $("anchor-name").textContent = `${session.anchor.display_name} · ${session.title}`;
+  if (replay) { $("poster").hidden = true; return; }
+  if (session.status === "ended") loadReplay();
   const stream = state.stream ?? { status: "idle" };
   const playing = session.status === "live" && stream.status === "online" && stream.playback_url;
   $("poster").hidden = Boolean(playing);
@@ -262,7 +304,9 @@ export function openCheckout(skuId) {
     return;
   }
   const item = (state.showcase ?? []).find((i) => i.sku_id === skuId);
-  $("checkout-item").textContent = item ? `${item.title} — ${money(item.live_price_minor, item.currency)}` : "";
+  const price = replay && replayItem && replayItem.sku_id === skuId
+    ? replayItem.price_minor : item && item.live_price_minor;
+  $("checkout-item").textContent = item ? `${item.title} — ${money(price, item.currency)}` : "";
   $("checkout-form").dataset.sku = skuId;
   const saved = JSON.parse(localStorage.getItem(ADDRESS_KEY) ?? "{}");
   for (const field of ["recipient", "phone", "line1", "city"]) $(`ship-${field}`).value = saved[field] ?? "";
