@@ -1,6 +1,7 @@
 """The anchor's console in a real browser (desktop viewport): the stream key, pinning a
-product a viewer then sees, an operator's flash sale reaching the room, moderating chat a
-viewer wrote, who may not use it, signing in and the language switch."""
+product a viewer then sees, an operator's flash sale reaching the room, a coupon drop a fan
+claims in the room, moderating chat a viewer wrote, who may not use it, signing in and the
+language switch."""
 
 from __future__ import annotations
 
@@ -158,6 +159,78 @@ async def test_an_operator_opens_a_flash_sale_and_the_room_gets_its_countdown(
     assert "49.90 CNY" in await viewer.text_content(card)
     listed = await client.get(f"/live/sessions/{live_room.id}/flash-sales")
     assert [s["id"] for s in listed.json()] == [sale["id"]]
+
+
+async def test_the_anchor_drops_a_coupon_a_signed_in_fan_claims_in_the_room(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    open_room: Any,
+) -> None:
+    fan = await make_account("fan")
+    room = await open_room(live_room.id)
+    assert room.first["type"] == "snapshot"
+    viewer = await _viewer(browser, live_server, live_room, token=fan.token)
+    await viewer.wait_for_selector("#who:not(:empty)")
+    console = await _console(browser, live_server, live_room, live_room.anchor.token)
+    assert await console.text_content("#coupon-amount-label") == "Amount off (CNY)"
+
+    # not an amount: the form says so and sends nothing
+    await console.fill("#coupon-amount", "5.5.0")
+    await console.click("#coupon-form button[type=submit]")
+    await console.wait_for_selector("#toast.error:has-text('Enter an amount off')", timeout=5_000)
+    # the API's refusal (a per-user limit above the quota) is shown as the other forms do
+    await console.fill("#coupon-title", "Autumn 5 off")
+    await console.fill("#coupon-amount", "5.00")
+    await console.fill("#coupon-min-spend", "50")
+    await console.fill("#coupon-quota", "2")
+    await console.fill("#coupon-per-user", "3")
+    await console.click("#coupon-form button[type=submit]")
+    await console.wait_for_selector("#toast.error:has-text('at most the quota')", timeout=5_000)
+    drops = await client.get(f"/live/sessions/{live_room.id}/coupon-drops")
+    assert drops.json()["items"] == []
+
+    # from the keyboard: per-user limit 1, a 5-minute drop, Enter submits
+    await console.fill("#coupon-per-user", "1")
+    await console.fill("#coupon-duration", "300")
+    assert not await console.is_checked("#coupon-followers")
+    await console.focus("#coupon-duration")
+    await console.keyboard.press("Enter")
+    event = await room.event("coupon.drop", within=10)
+    drop = event["drop"]
+    coupon = drop["coupon"]
+    assert (coupon["title"], coupon["kind"], coupon["amount_off_minor"]) == (
+        "Autumn 5 off",
+        "fixed",
+        500,
+    )
+    assert (coupon["min_spend_minor"], coupon["currency"], coupon["session_id"]) == (
+        5000,
+        "CNY",
+        live_room.id,
+    )
+    assert (drop["quota"], drop["per_user_limit"]) == (2, 1)
+    await console.wait_for_selector("#toast:not(.error):has-text('Coupon dropped')")
+    entry = f"#promotions li[data-kind='coupon_drop'][data-id='{drop['id']}']"
+    await console.wait_for_selector(f"{entry}:has-text('5.00 CNY off')", timeout=5_000)
+
+    # the viewer's page shows the drop; the fan claims it there
+    card = viewer.locator(f"#promotions [data-kind='coupon_drop'][data-id='{drop['id']}']")
+    await card.wait_for(timeout=5_000)
+    assert "Autumn 5 off" in await card.text_content()
+    await card.get_by_role("button", name="Claim").click()
+    await viewer.wait_for_selector(
+        f"#promotions [data-id='{drop['id']}'][data-status='claimed']", timeout=5_000
+    )
+    mine = await client.get("/coupons/mine", headers=fan.headers)
+    assert mine.status_code == 200, mine.text
+    assert [
+        (c["drop_id"], c["status"], c["coupon"]["amount_off_minor"]) for c in mine.json()["items"]
+    ] == [(drop["id"], "unused", 500)]
+    listed = await client.get(f"/live/sessions/{live_room.id}/coupon-drops")
+    assert [(d["id"], d["claimed"]) for d in listed.json()["items"]] == [(drop["id"], 1)]
 
 
 async def test_a_viewers_message_is_moderated_from_the_console(

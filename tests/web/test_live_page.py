@@ -164,3 +164,24 @@ async def test_buying_the_pinned_product_paying_and_coming_back_to_the_room(
     assert [(o["status"], o["total_minor"], o["live_session_id"]) for o in orders] == [
         ("paid", 7900, live_room.id)  # the live price
     ]
+
+
+async def test_signing_up_without_leaving_the_room_then_chatting(
+    browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
+) -> None:
+    taken = await make_account("fan")
+    page = await _viewer(browser, live_server, live_room)
+    await page.click("#signup-toggle")
+    assert await page.text_content("#signin-submit") == "Create my account"
+    await page.fill("#signin-email", taken.email)
+    await page.fill("#signin-password", "a-long-password")
+    await page.fill("#signup-name", "New Fan")
+    await page.click("#signin-submit")
+    await page.wait_for_selector("#signin-error:has-text('Could not create the account')")
+    await page.fill("#signin-email", "new-fan@example.com")
+    await page.click("#signin-submit")
+    await page.wait_for_selector("#who:has-text('Signed in as New Fan')", timeout=10_000)
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.fill("#chat-input", "Hello from a new account")
+    await page.press("#chat-input", "Enter")
+    await page.wait_for_selector("#chat li:has-text('New Fan: Hello from a new account')")

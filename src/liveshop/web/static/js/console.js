@@ -85,6 +85,8 @@ function applyPromotion(event) {
     case "red_envelope.result": state.promotions = without(event.result.id); break;
     case "raffle.open": state.promotions = [...without(event.raffle.id), event.raffle]; break;
     case "raffle.closed": case "raffle.result": state.promotions = without(event.raffle_id); break;
+    case "coupon.drop": state.promotions = [...without(event.drop.id), event.drop]; break;
+    case "coupon.drop_ended": state.promotions = without(event.drop_id); break;
     default: return false;
   }
   state.promotions.sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -159,6 +161,9 @@ function drawRundown() {
   }
   const first = rundown.find((i) => i.id === $("flash-item").value) ?? rundown[0];
   $("flash-price-label").textContent = t("console.flash.price", { currency: first ? first.currency : "CNY" });
+  const currency = couponCurrency() ?? "CNY";
+  $("coupon-amount-label").textContent = t("console.coupon.amount", { currency });
+  $("coupon-min-spend-label").textContent = t("console.coupon.min_spend", { currency });
 }
 
 function drawPromotions() {
@@ -176,6 +181,15 @@ function drawPromotions() {
     if (p.kind === "flash_sale") {
       li.textContent = t("console.promo.flash_sale", {
         title: p.title, price: money(p.price_minor, p.currency), left: p.left, quantity: p.quantity, status: p.status,
+      });
+    } else if (p.kind === "coupon_drop") {
+      const c = p.coupon;
+      const off = c.kind === "percent"
+        ? t("console.coupon.percent_off", { percent: c.percent_off })
+        : money(c.amount_off_minor, c.currency);
+      li.textContent = t("console.promo.coupon_drop", {
+        title: c.title, off, min: money(c.min_spend_minor, c.currency), quota: p.quota,
+        until: new Date(p.ends_at).toLocaleTimeString(document.documentElement.lang || undefined),
       });
     } else if (p.kind === "red_envelope") {
       li.textContent = t("console.promo.red_envelope", { amount: money(p.amount_minor, p.currency), count: p.count });
@@ -305,9 +319,13 @@ function connect() {
       drawSession(); drawRundown(); drawChat(); drawPromotions(); drawMetrics();
       if (s.stream) drawStream(s.stream);
       document.body.dataset.ready = "1";
+      socket.send(JSON.stringify({ type: "ping" })); // the pong tells the server's time
     } else if (data.type === "resume") {
       for (const event of data.events) onEvent(event);
       state.counters = data.counters; lastSeq = data.seq; retry = 0; drawMetrics();
+    } else if (data.type === "pong") {
+      const at = Date.parse(data.at);
+      if (!Number.isNaN(at)) clockOffset = at - Date.now();
     } else if (data.type === "error") {
       toast(data.detail ?? data.code, true);
     } else if (Array.isArray(data.events)) {
@@ -431,6 +449,64 @@ async function launchRaffle(event) {
   await command("POST", `/live/sessions/${SID}/raffles`, body, { idempotent: true });
 }
 
+// A coupon drop: a template for this session (its managers issue them), then the drop.
+// The template a failed drop left behind is reused when the same terms are submitted again.
+const couponCurrency = () => (rundown.length ? rundown[0].currency : null);
+let couponTemplate = null; // { terms, id }
+let clockOffset = 0; // the server's clock minus this browser's (from the room's pong), ms
+let dropping = false;
+
+async function dropCoupon(event) {
+  event.preventDefault();
+  if (dropping) return;
+  const amount = toMinor($("coupon-amount").value);
+  if (amount === null || amount <= 0) {
+    toast(t("console.coupon.bad_amount"), true); $("coupon-amount").focus(); return;
+  }
+  const minText = $("coupon-min-spend").value.trim();
+  const minSpend = minText === "" ? 0 : toMinor(minText);
+  if (minSpend === null) {
+    toast(t("console.coupon.bad_min_spend"), true); $("coupon-min-spend").focus(); return;
+  }
+  const currency = couponCurrency();
+  const quota = intOf("coupon-quota");
+  const days = intOf("coupon-valid-days");
+  const body = {
+    title: $("coupon-title").value.trim(),
+    kind: "fixed",
+    amount_off_minor: amount,
+    min_spend_minor: minSpend,
+    quota,
+    per_user_limit: intOf("coupon-per-user"),
+    eligibility: $("coupon-followers").checked ? "followers" : "everyone",
+    session_id: SID,
+    ...(currency ? { currency } : {}),
+  };
+  const terms = JSON.stringify([body, days]);
+  const submit = $("coupon-form").querySelector("button[type=submit]");
+  dropping = true; submit.disabled = true;
+  try {
+    let templateId = couponTemplate && couponTemplate.terms === terms ? couponTemplate.id : null;
+    if (!templateId) {
+      const validUntil = new Date(Date.now() + clockOffset + days * 86_400_000).toISOString();
+      const created = await api("POST", "/coupon-templates", { ...body, valid_until: validUntil }, { idempotent: true });
+      if (!created.ok) { toast(t("error.generic", { detail: detailOf(created) }), true); return; }
+      templateId = created.data.id;
+      couponTemplate = { terms, id: templateId };
+    }
+    const drop = { template_id: templateId, quota, duration_seconds: intOf("coupon-duration") };
+    const result = await command("POST", `/live/sessions/${SID}/coupon-drops`, drop, { idempotent: true });
+    if (result) {
+      couponTemplate = null;
+      toast(t("console.coupon.dropped", { title: result.data.coupon.title, quota: result.data.quota }));
+      applyPromotion({ type: "coupon.drop", drop: result.data });
+      drawPromotions();
+    }
+  } finally {
+    dropping = false; submit.disabled = false;
+  }
+}
+
 async function copy(inputId, button) {
   const value = $(inputId).value;
   try { await navigator.clipboard.writeText(value); } catch {
@@ -537,6 +613,7 @@ function start() {
   $("flash-item").addEventListener("change", drawRundown);
   $("envelope-form").addEventListener("submit", launchEnvelope);
   $("raffle-form").addEventListener("submit", launchRaffle);
+  $("coupon-form").addEventListener("submit", dropCoupon);
   $("word-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const word = $("word-input").value.trim();

@@ -215,6 +215,14 @@ function onEvent(event) {
 
 let socket = null;
 let retry = 0;
+let rejoining = false;
+
+function rejoin() {
+  document.body.dataset.ready = "0";
+  lastSeq = null; // a fresh snapshot: who "you" are changed
+  rejoining = true;
+  socket.close();
+}
 
 function connect() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/rooms/${config.session_id}`;
@@ -232,6 +240,7 @@ function connect() {
       for (const event of data.events) { applyEvent(state, event); emit("room:event", { event, state }); }
       state.counters = data.counters; lastSeq = data.seq; retry = 0;
       $("reconnect").hidden = true; drawAll(); emit("room:snapshot", state);
+      document.body.dataset.ready = "1";
     } else if (data.type === "error") {
       $("chat-error").textContent = data.code.endsWith("sign_in_required") ? t("live.chat.sign_in") : data.detail;
     } else if (Array.isArray(data.events)) {
@@ -242,6 +251,7 @@ function connect() {
     }
   };
   socket.onclose = () => {
+    if (rejoining) { rejoining = false; connect(); return; } // signed in or out: join again now
     $("reconnect").hidden = false;
     retry += 1;
     setTimeout(connect, Math.min(10000, 500 * 2 ** Math.min(retry, 5)));
@@ -266,19 +276,35 @@ setInterval(() => {
   }
 }, 500);
 
+let signingUp = false;
+
+function toggleSignUp() {
+  signingUp = !signingUp;
+  $("signup-name-label").hidden = !signingUp;
+  $("signup-name").required = signingUp;
+  $("signin-submit").textContent = t(signingUp ? "auth.sign_up" : "auth.sign_in");
+  $("signup-toggle").textContent = t(signingUp ? "auth.sign_in_instead" : "auth.sign_up_instead");
+  $("signin-password").autocomplete = signingUp ? "new-password" : "current-password";
+}
+
 async function signIn(event) {
   event.preventDefault();
   $("signin-error").textContent = "";
-  const response = await fetch("/auth/signin", {
+  const credentials = { email: $("signin-email").value, password: $("signin-password").value };
+  const response = await fetch(signingUp ? "/auth/signup" : "/auth/signin", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
+    body: JSON.stringify(signingUp ? { ...credentials, display_name: $("signup-name").value } : credentials),
   });
-  if (!response.ok) { $("signin-error").textContent = t("auth.failed"); return; }
+  if (!response.ok) {
+    $("signin-error").textContent = signingUp
+      ? t("auth.signup_failed", { detail: await problem(response) }) : t("auth.failed");
+    return;
+  }
   const body = await response.json();
   localStorage.setItem(TOKEN_KEY, body.token);
   await whoAmI();
-  socket.close(); // rejoin signed in
+  rejoin(); // join again, signed in
 }
 
 async function whoAmI() {
@@ -372,7 +398,8 @@ function start() {
   $("bag-open").addEventListener("click", () => $("bag").showModal());
   $("bag-close").addEventListener("click", () => $("bag").close());
   $("signin").addEventListener("submit", signIn);
-  $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); whoAmI(); socket.close(); });
+  $("signup-toggle").addEventListener("click", toggleSignUp);
+  $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); whoAmI(); rejoin(); });
   $("lang").addEventListener("change", (event) => {
     document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
     const params = new URLSearchParams(location.search);
