@@ -67,6 +67,34 @@ async def test_the_merchant_sees_its_products_stock_orders_and_sessions(
     sessions = await page.inner_text("#sessions tbody")
     assert "Autumn picks" in sessions and "live" in sessions
     assert await page.get_attribute("#sessions a", "href") == f"/live/{live_room.id}"
+
+    # a new product, published from the table; stock received into a warehouse
+    await page.fill("#np-title", "Silk scarf")
+    await page.fill("#np-code", "SC-1")
+    await page.fill("#np-price", "12x")
+    await page.click("#new-product button[type=submit]")
+    await page.wait_for_selector("#error:has-text('Enter a price like 99.00')")
+    await page.fill("#np-price", "129.90")
+    await page.press("#np-price", "Enter")
+    row = page.locator("#products tbody tr", has_text="Silk scarf")
+    await row.wait_for(timeout=10_000)
+    assert "SC-1 129.90 CNY" in await row.inner_text() and "draft" in await row.inner_text()
+    await row.get_by_role("button", name="Publish: Silk scarf").click()
+    await page.wait_for_selector("#products tr:has-text('Silk scarf') >> text=published")
+    sku = live_room.shop.sku_ids[0]
+    await page.select_option("#rc-sku", sku)
+    await page.select_option("#rc-warehouse", live_room.shop.warehouses["HZ"])
+    await page.fill("#rc-quantity", "5")
+    await page.click("#receipt button[type=submit]")
+    hz = "#stock tbody tr:has-text('HZ · Hangzhou'):has-text('15')"
+    await page.wait_for_selector(hz, timeout=10_000)
+    levels = await client.get("/merchant/stock", params={"sku_id": sku}, headers=merchant.headers)
+    by_warehouse = {level["warehouse_id"]: level["on_hand"] for level in levels.json()}
+    assert by_warehouse[live_room.shop.warehouses["HZ"]] == 15  # 10 + 5
+    products = await client.get("/merchant/products", headers=merchant.headers)
+    assert "published" in [
+        p["status"] for p in products.json()["items"] if p["title"] == "Silk scarf"
+    ]
     await page.screenshot(path=str(screenshot_dir / "merchant-console.png"), full_page=True)
 
     stranger = await _page(browser, live_server, "/console/merchant", fan.token)

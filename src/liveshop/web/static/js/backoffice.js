@@ -58,8 +58,17 @@ async function merchant() {
   const skuNames = {};
   fill("products", products.items.map((p) => {
     for (const s of p.skus) skuNames[s.id] = `${p.title} / ${s.code}`;
-    return [p.title, p.status, p.skus.map((s) => `${s.code} ${money(s.price_minor, s.currency)}`).join(", ")];
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    const publish = p.status !== "published";
+    toggle.textContent = t(publish ? "office.publish" : "office.unpublish");
+    toggle.setAttribute("aria-label", `${toggle.textContent}: ${p.title}`);
+    toggle.addEventListener("click", () =>
+      change(`/merchant/products/${p.id}/${publish ? "publish" : "unpublish"}`, { method: "POST" }));
+    return [p.title, p.status, p.skus.map((s) => `${s.code} ${money(s.price_minor, s.currency)}`).join(", "), toggle];
   }));
+  $("rc-sku").replaceChildren(...Object.entries(skuNames).map(([id, name]) => new Option(name, id)));
+  $("rc-warehouse").replaceChildren(...Object.entries(warehouses).map(([id, name]) => new Option(name, id)));
   fill("stock", stock.map((s) => [skuNames[s.sku_id] ?? s.sku_id, warehouses[s.warehouse_id] ?? s.warehouse_id, s.on_hand, s.reserved, s.available]));
   fill("orders", orders.items.map((o) => [o.id.slice(-8), o.status, money(o.total_minor, o.currency), o.live_session_id ?? ""]));
   fill("sessions", sessions.items.map((s) => {
@@ -96,8 +105,41 @@ async function admin() {
   }));
 }
 
+const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+
+// "99.9" / "99.90" -> 9990, exactly (no floating point); null when it is not a price
+export function toMinor(text) {
+  const match = /^\s*(\d{1,10})(?:[.,](\d{1,2}))?\s*$/.exec(text);
+  if (!match) return null;
+  return Number(match[1]) * 100 + Number((match[2] ?? "0").padEnd(2, "0"));
+}
+
+function forms() {
+  if (config.kind !== "merchant") return;
+  $("new-product").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const price = toMinor($("np-price").value);
+    if (!price) { $("error").textContent = t("office.bad_price"); $("np-price").focus(); return; }
+    change("/merchant/products", {
+      method: "POST",
+      headers: { "idempotency-key": newKey() },
+      body: JSON.stringify({ title: $("np-title").value, skus: [{ code: $("np-code").value, price_minor: price }] }),
+    }).then((ok) => { if (ok) event.target.reset(); });
+  });
+  $("receipt").addEventListener("submit", (event) => {
+    event.preventDefault();
+    change("/merchant/stock/receipts", {
+      method: "POST",
+      headers: { "idempotency-key": newKey() },
+      body: JSON.stringify({
+        sku_id: $("rc-sku").value, warehouse_id: $("rc-warehouse").value, quantity: Number($("rc-quantity").value),
+      }),
+    }).then((ok) => { if (ok) $("rc-quantity").value = ""; });
+  });
+}
+
 async function change(path, options) {
-  try { await api(path, options); await load(); } catch (error) { $("error").textContent = error.message; }
+  try { await api(path, options); await load(); return true; } catch (error) { $("error").textContent = error.message; return false; }
 }
 
 async function load() {
@@ -128,11 +170,13 @@ $("signin").addEventListener("submit", async (event) => {
   });
   if (!response.ok) { $("signin-error").textContent = t("auth.failed"); return; }
   localStorage.setItem(TOKEN_KEY, (await response.json()).token);
-  whoAmI();
+  forms();
+whoAmI();
 });
 $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); location.reload(); });
 $("lang").addEventListener("change", (event) => {
   document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
   location.search = `?lang=${event.target.value}`;
 });
+forms();
 whoAmI();
