@@ -9,8 +9,7 @@ from liveshop import __version__
 from liveshop.catalog import service as catalog_service
 from liveshop.deps import RuntimeDep, SessionDep
 from liveshop.live import service as live_service
-from liveshop.web import i18n
-from liveshop.web.templating import templates
+from liveshop.web.templating import page, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,28 +28,8 @@ async def live_room(
 ) -> Response:
     """The viewer's live room: the page, then everything over the room WebSocket."""
     live = await live_service.get_or_raise(session, session_id=session_id)
-    lang = i18n.pick(request)
-    translate = i18n.Translator(lang)
-    config = {
-        "session_id": live.id,
-        "lang": lang,
-        "messages": translate.messages,
-        "like_max": runtime.settings.like_max_per_message,
-    }
-    response = templates.TemplateResponse(
-        request,
-        "live.html",
-        {
-            "t": translate,
-            "lang": lang,
-            "languages": i18n.LANGUAGES,
-            "session_title": live.title,
-            "config": config,
-        },
-    )
-    if request.query_params.get("lang") == lang:
-        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
-    return response
+    config = {"session_id": live.id, "like_max": runtime.settings.like_max_per_message}
+    return page(request, "live.html", config=config, session_title=live.title)
 
 
 @router.get("/console/sessions/{session_id}", response_class=HTMLResponse)
@@ -58,25 +37,5 @@ async def console(request: Request, session_id: str, session: SessionDep) -> Res
     """The anchor's and operators' console: the page; who may act is the API's answer (the
     page signs in with the same token as the viewer page, then calls the session's APIs)."""
     live = await live_service.get_or_raise(session, session_id=session_id)
-    lang = i18n.pick(request)
-    translate = i18n.Translator(lang)
-    config = {
-        "session_id": live.id,
-        "anchor_id": live.anchor_id,
-        "lang": lang,
-        "messages": translate.messages,
-    }
-    response = templates.TemplateResponse(
-        request,
-        "console.html",
-        {
-            "t": translate,
-            "lang": lang,
-            "languages": i18n.LANGUAGES,
-            "session_title": live.title,
-            "config": config,
-        },
-    )
-    if request.query_params.get("lang") == lang:
-        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
-    return response
+    config = {"session_id": live.id, "anchor_id": live.anchor_id}
+    return page(request, "console.html", config=config, session_title=live.title)

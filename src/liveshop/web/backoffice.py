@@ -7,29 +7,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from liveshop.web import i18n
-from liveshop.web.templating import templates
+from liveshop.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 
 
 def _page(request: Request, kind: str) -> Response:
-    lang = i18n.pick(request)
-    translate = i18n.Translator(lang)
-    response = templates.TemplateResponse(
-        request,
-        "backoffice.html",
-        {
-            "t": translate,
-            "lang": lang,
-            "languages": i18n.LANGUAGES,
-            "kind": kind,
-            "config": {"kind": kind, "lang": lang, "messages": translate.messages},
-        },
-    )
-    if request.query_params.get("lang") == lang:
-        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
-    return response
+    return page(request, "backoffice.html", config={"kind": kind}, kind=kind)
 
 
 @router.get("/console/merchant", response_class=HTMLResponse)
