@@ -331,5 +331,5 @@ async def session_sales(
         buyers=sales.buyers,
         gmv=[SessionGmvOut(currency=c, gmv_minor=m) for c, m in sales.gmv],
         unique_viewers=unique,
-        conversion=round(sales.buyers / unique, 4) if unique else 0.0,
+        conversion=sales.conversion(unique),
     )

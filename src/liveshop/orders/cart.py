@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +19,7 @@ from liveshop.orders.schemas import OrderLineIn
 from liveshop.promotions import coupon_checkout as checkout
 from liveshop.promotions.coupon_checkout import Cart, Evaluation
 from liveshop.promotions.coupon_math import CartLine
+from liveshop.video.models import VideoReplay
 from liveshop.wallet import service as wallet_service
 
 
@@ -80,12 +80,10 @@ async def session_prices(
     """The cart bought in a live session: while it is on air each SKU of its rundown at its
     live price; from its replay (an ended session with a ready replay) at the replay price
     its merchant set, else the list price. The other SKUs at their own price."""
-    from liveshop.video.models import VideoReplay  # video builds on live and orders
-
     live = await live_service.get_or_raise(session, session_id=live_session_id)
     if live.status == "live":
         replaying = False
-    elif live.status == "ended" and await _replay_ready(session, live_session_id, VideoReplay):
+    elif live.status == "ended" and await _replay_ready(session, live_session_id):
         replaying = True
     else:
         raise conflict("live.not_live", "the live session is not on air")
@@ -100,8 +98,8 @@ async def session_prices(
     return replace(priced, prices=prices)
 
 
-async def _replay_ready(session: AsyncSession, session_id: str, model: Any) -> bool:
-    replay = await session.get(model, session_id)
+async def _replay_ready(session: AsyncSession, session_id: str) -> bool:
+    replay = await session.get(VideoReplay, session_id)
     return replay is not None and replay.status == "ready"
 
 

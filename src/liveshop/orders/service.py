@@ -367,6 +367,10 @@ class SessionSales:
     buyers: int
     gmv: list[tuple[str, int]]  # (currency, minor units)
 
+    def conversion(self, unique_viewers: int) -> float:
+        """Paying buyers per unique viewer (0 before anyone watched)."""
+        return round(self.buyers / unique_viewers, 4) if unique_viewers else 0.0
+
 
 async def session_sales(session: AsyncSession, *, session_id: str) -> SessionSales:
     """A live session's sales (orders tagged with it): orders placed, orders paid (or
