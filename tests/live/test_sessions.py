@@ -387,6 +387,40 @@ async def test_viewers_report_watch_time_from_the_join_and_leave_log(
     await again.close()
 
 
+async def test_the_console_watches_as_staff_and_is_not_counted(
+    live_room: Room,
+    client: Any,
+    open_room: Any,
+    make_account: Any,
+    runtime: Runtime,
+) -> None:
+    fan = await make_account("fan")
+
+    async def join(token: str | None, staff: bool) -> Any:
+        room = await open_room(live_room.id, hello=False)
+        await room.send({"type": "hello", "token": token, "last_seq": None, "staff": staff})
+        room.first = await room.next()
+        return room
+
+    console = await join(live_room.anchor.token, staff=True)
+    pretender = await join(fan.token, staff=True)  # a fan may not hide: counted
+    guest = await join(None, staff=True)  # nor a guest
+    assert console.first["type"] == "snapshot"  # the console sees the room as a viewer does
+    counters = await runtime.rooms.hub.counters(live_room.id)  # all three have joined
+    assert (counters.online, counters.unique) == (2, 2), counters
+    await pretender.send({"type": "chat", "text": "hi"})
+    assert (await console.event("chat"))["text"] == "hi"
+    await console.close()
+    await guest.close()
+    await _until_left(runtime, live_room, 1)  # the guest's leave; the console logs none
+    report = (
+        await client.get(f"/live/sessions/{live_room.id}/viewers", headers=live_room.anchor.headers)
+    ).json()
+    assert report["total_viewers"] == 2
+    assert {v["account_id"] for v in report["viewers"]} == {fan.id, None}
+    await pretender.close()
+
+
 async def _until_left(runtime: Runtime, room: Room, leaves: int) -> None:
     """Wait until the server has logged ``leaves`` leave events (the socket closes async)."""
     for _ in range(250):

@@ -18,6 +18,7 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from liveshop.auth.service import Principal
 from liveshop.clock import Clock
 from liveshop.config import Settings
 from liveshop.errors import Problem
@@ -180,6 +181,21 @@ class LiveRooms:
     async def is_banned(self, session_id: str, account_id: str, state: dict[str, Any]) -> bool:
         gate = await self._gate_for(session_id, state)
         return gate.sanctions.is_banned(account_id, self._clock.now())
+
+    async def may_moderate(
+        self, session_id: str, principal: Principal, state: dict[str, Any]
+    ) -> bool:
+        """Whether ``principal`` is one of the room's own people (the anchor, its operators,
+        an operator of this session, an admin)."""
+        from liveshop.live import moderation_service
+
+        async with self._sessionmaker() as session:
+            return await moderation_service.can_moderate(
+                session,
+                principal=principal,
+                anchor_id=state["session"]["anchor"]["id"],
+                session_id=session_id,
+            )
 
     async def check_chat(
         self, session_id: str, account_id: str, text: str, state: dict[str, Any]

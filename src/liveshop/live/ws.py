@@ -141,21 +141,30 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
         await _close(ws, CLOSE_BANNED, "banned from this room")
         return
 
+    # The console watches the room as one of its own people: not an online or unique viewer.
+    staff = (
+        hello.get("staff") is True
+        and principal is not None
+        and await rooms.may_moderate(session_id, principal, state)
+    )
     viewer = principal.account_id if principal else f"g:{guest_id}"
     conn = runtime.rooms.hub.connection(
         viewer=viewer,
         account_id=principal.account_id if principal else None,
         send=ws.send_text,
+        staff=staff,
     )
     await rooms.hub.join(session_id, conn)
     joined = time.monotonic()
     account_id = principal.account_id if principal else None
-    rooms.log(session_id, "join", account_id=account_id, guest_id=guest_id)
+    if not staff:
+        rooms.log(session_id, "join", account_id=account_id, guest_id=guest_id)
     task = asyncio.current_task()
     assert task is not None
     reading = _Reading(task)
     try:
-        await rooms.broker.add_viewer(session_id, viewer)
+        if not staff:
+            await rooms.broker.add_viewer(session_id, viewer)
         first, seq = await _first_message(rooms, session_id, hello, principal, guest_id)
         await ws.send_text(first)
         # this frame lives as long as the connection: drop what only the join needed (the
@@ -195,13 +204,14 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
             conn.writer.cancel()
         await rooms.hub.leave(session_id, conn)
         rooms.forget(session_id)
-        rooms.log(
-            session_id,
-            "leave",
-            account_id=account_id,
-            guest_id=guest_id,
-            payload={"seconds": round(time.monotonic() - joined, 3)},
-        )
+        if not staff:
+            rooms.log(
+                session_id,
+                "leave",
+                account_id=account_id,
+                guest_id=guest_id,
+                payload={"seconds": round(time.monotonic() - joined, 3)},
+            )
 
 
 async def _first_message(

@@ -106,16 +106,25 @@ class Connection:
         "ready",
         "send",
         "soft",
+        "staff",
         "viewer",
         "wake",
         "writer",
     )
 
     def __init__(
-        self, *, viewer: str, account_id: str | None, send: Send, soft: int, hard: int
+        self,
+        *,
+        viewer: str,
+        account_id: str | None,
+        send: Send,
+        soft: int,
+        hard: int,
+        staff: bool = False,
     ) -> None:
         self.viewer = viewer
         self.account_id = account_id
+        self.staff = staff  # the room's own people (console): not counted as online
         self.send = send
         self.soft = soft
         self.hard = hard
@@ -268,6 +277,7 @@ class Room:
     connections: set[Connection] = field(default_factory=set)
     pending: list[dict[str, Any]] = field(default_factory=list)
     likes_delta: int = 0
+    staff: int = 0  # connections of the room's own people, not counted as online
     seq: int = 0
     counters: RoomCounters | None = None
     sent_counters: RoomCounters | None = None
@@ -309,9 +319,16 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self._lock = asyncio.Lock()
 
-    def connection(self, *, viewer: str, account_id: str | None, send: Send) -> Connection:
+    def connection(
+        self, *, viewer: str, account_id: str | None, send: Send, staff: bool = False
+    ) -> Connection:
         return Connection(
-            viewer=viewer, account_id=account_id, send=send, soft=self.soft, hard=self.hard
+            viewer=viewer,
+            account_id=account_id,
+            send=send,
+            soft=self.soft,
+            hard=self.hard,
+            staff=staff,
         )
 
     # -- membership -------------------------------------------------------------------------
@@ -330,6 +347,7 @@ class Hub:
                 else:
                     room.task = asyncio.create_task(self._tick_loop(room), name=f"room-{room_id}")
             room.connections.add(conn)
+            room.staff += conn.staff
             self.metrics.room_connections.inc()
             return room
 
@@ -339,6 +357,7 @@ class Hub:
             if room is None or conn not in room.connections:
                 return
             room.connections.discard(conn)
+            room.staff -= conn.staff
             self.metrics.room_connections.dec()
             if room.connections:
                 return
@@ -378,7 +397,7 @@ class Hub:
     async def counters(self, room_id: str) -> RoomCounters:
         """Totals across nodes (also reports this node's online count)."""
         room = self.rooms.get(room_id)
-        online = len(room.connections) if room else 0
+        online = len(room.connections) - room.staff if room else 0
         delta = 0
         if room is not None:
             delta, room.likes_delta = room.likes_delta, 0

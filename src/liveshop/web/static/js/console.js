@@ -309,7 +309,7 @@ function onEvent(event) {
 function connect() {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/rooms/${SID}`;
   socket = new WebSocket(url);
-  socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token: token(), last_seq: lastSeq }));
+  socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token: token(), last_seq: lastSeq, staff: true }));
   socket.onmessage = (message) => {
     const data = JSON.parse(message.data);
     if (data.type === "snapshot") {
