@@ -195,6 +195,65 @@ async def test_word_permissions(
     )
 
 
+async def test_a_session_operator_manages_words_through_its_session(
+    client: httpx.AsyncClient, runtime: Runtime, make_account: Any
+) -> None:
+    anchor = await make_account("anchor")
+    other = await make_account("anchor")
+    session_operator = await make_account("operator")
+    session_id = await make_session(runtime, anchor)
+    other_session = await make_session(runtime, other)
+    await add_session_operator(runtime, session_id, session_operator)
+    headers = session_operator.headers
+    mine = {"session_id": session_id}
+
+    # without its session the operator is nobody's moderator
+    problem(
+        await client.post(WORDS, json={"word": "spam", "anchor_id": anchor.id}, headers=headers),
+        403,
+        "auth.forbidden",
+    )
+    response = await client.post(WORDS, params=mine, json={"word": "spam"}, headers=headers)
+    assert response.status_code == 201, response.text
+    word = response.json()
+    assert word["anchor_id"] == anchor.id
+    assert "spam" in (await gate_inputs(runtime, anchor)).words
+    listed = await client.get(WORDS, params=mine, headers=headers)
+    assert [w["id"] for w in listed.json()] == [word["id"]]
+    # the session names the anchor; another anchor named beside it is refused
+    problem(
+        await client.post(
+            WORDS, params=mine, json={"word": "x", "anchor_id": other.id}, headers=headers
+        ),
+        422,
+        "moderation.anchor_mismatch",
+    )
+    # a session it does not moderate gives it nothing
+    problem(
+        await client.get(WORDS, params={"session_id": other_session}, headers=headers),
+        403,
+        "auth.forbidden",
+    )
+    problem(
+        await client.get(
+            WORDS, params={"session_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, headers=headers
+        ),
+        404,
+        "live.session_not_found",
+    )
+    theirs = await client.post(WORDS, json={"word": "spam"}, headers=other.headers)
+    problem(
+        await client.delete(f"{WORDS}/{theirs.json()['id']}", params=mine, headers=headers),
+        422,
+        "moderation.anchor_mismatch",
+    )
+    response = await client.get(SETTINGS, params=mine, headers=headers)
+    assert response.status_code == 200 and response.json()["anchor_id"] == anchor.id
+    response = await client.delete(f"{WORDS}/{word['id']}", params=mine, headers=headers)
+    assert response.status_code == 204
+    assert "spam" not in (await gate_inputs(runtime, anchor)).words
+
+
 async def test_global_words_are_admin_only(
     client: httpx.AsyncClient, runtime: Runtime, make_account: Any
 ) -> None:

@@ -159,6 +159,22 @@ async def test_an_operator_opens_a_flash_sale_and_the_room_gets_its_countdown(
     assert "49.90 CNY" in await viewer.text_content(card)
     listed = await client.get(f"/live/sessions/{live_room.id}/flash-sales")
     assert [s["id"] for s in listed.json()] == [sale["id"]]
+    # an operator of this session manages its anchor's banned words from the console
+    await console.fill("#word-input", "refund scam")
+    await console.press("#word-input", "Enter")
+    await console.wait_for_selector("#words li:has-text('refund scam')", timeout=5_000)
+    words = await client.get(
+        "/moderation/banned-words",
+        params={"anchor_id": live_room.anchor.id},
+        headers=live_room.anchor.headers,
+    )
+    assert [w["word"] for w in words.json()] == ["refund scam"]
+    # many ticks later the room still counts its two viewers (the socket and the page), never
+    # the console itself
+    await console.wait_for_function(
+        "document.getElementById('m-online').textContent === '2'", timeout=10_000
+    )
+    assert await console.text_content("#m-unique") == "2"
 
 
 async def test_the_anchor_drops_a_coupon_a_signed_in_fan_claims_in_the_room(

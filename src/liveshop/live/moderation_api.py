@@ -24,6 +24,14 @@ router = APIRouter(tags=["moderation"])
 
 Scope = Literal["anchor", "global"]
 AnchorQuery = Annotated[str | None, Query(max_length=26)]
+SessionQuery = Annotated[
+    str | None,
+    Query(
+        max_length=26,
+        description="Acting as a moderator of this live session (an operator of only this "
+        "session may manage its anchor's words this way); the anchor is the session's.",
+    ),
+]
 
 
 # -- schemas ---------------------------------------------------------------------------------
@@ -124,6 +132,24 @@ def _anchor_of(principal: Principal, anchor_id: str | None) -> str:
     raise invalid("moderation.anchor_required", "name the anchor: anchor_id", "anchor_id")
 
 
+async def _moderated_anchor(
+    session: AsyncSession, principal: Principal, anchor_id: str | None, session_id: str | None
+) -> str:
+    """The anchor whose rules the request changes, once the caller may moderate them: named
+    (``anchor_id``), the caller itself, or the anchor of the live session it moderates."""
+    if session_id is None:
+        anchor = _anchor_of(principal, anchor_id)
+        await _require_moderator(session, principal, anchor)
+        return anchor
+    live = await moderation.get_live_session_or_raise(session, session_id=session_id)
+    if anchor_id is not None and anchor_id != live.anchor_id:
+        raise invalid(
+            "moderation.anchor_mismatch", "the session belongs to another anchor", "anchor_id"
+        )
+    await _require_moderator(session, principal, live.anchor_id, live.id)
+    return live.anchor_id
+
+
 async def _require_moderator(
     session: AsyncSession,
     principal: Principal,
@@ -171,6 +197,7 @@ async def list_banned_words(
     session: SessionDep,
     scope: Scope = "anchor",
     anchor_id: AnchorQuery = None,
+    session_id: SessionQuery = None,
 ) -> list[BannedWordOut]:
     """The anchor's own words (``scope=anchor``) or the platform-wide ones (``scope=global``,
     readable by admins, anchors and operators)."""
@@ -179,15 +206,18 @@ async def list_banned_words(
             raise forbidden("global banned words are for admins, anchors and operators")
         rows = await moderation.list_words(session, anchor_id=None)
     else:
-        anchor = _anchor_of(principal, anchor_id)
-        await _require_moderator(session, principal, anchor)
+        anchor = await _moderated_anchor(session, principal, anchor_id, session_id)
         rows = await moderation.list_words(session, anchor_id=anchor)
     return [_word_out(r) for r in rows]
 
 
 @router.post("/moderation/banned-words", status_code=201, response_model=BannedWordOut)
 async def add_banned_word(
-    body: BannedWordIn, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+    body: BannedWordIn,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    session_id: SessionQuery = None,
 ) -> BannedWordOut:
     """Ban a word in the anchor's rooms, or (admins) in every room. Stored normalized
     (NFKC, case-folded); a duplicate is 409 ``moderation.word_exists``."""
@@ -196,8 +226,7 @@ async def add_banned_word(
         _require_admin(principal)
         anchor = None
     else:
-        anchor = _anchor_of(principal, body.anchor_id)
-        await _require_moderator(session, principal, anchor)
+        anchor = await _moderated_anchor(session, principal, body.anchor_id, session_id)
     row = await moderation.add_word(
         session, anchor_id=anchor, word=body.word, now=runtime.clock.now()
     )
@@ -207,14 +236,18 @@ async def add_banned_word(
 
 @router.delete("/moderation/banned-words/{word_id}", status_code=204)
 async def delete_banned_word(
-    word_id: str, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+    word_id: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    session_id: SessionQuery = None,
 ) -> Response:
     row = await moderation.get_word_or_raise(session, word_id=word_id)
     anchor = row.anchor_id
     if anchor is None:
         _require_admin(principal)
     else:
-        await _require_moderator(session, principal, anchor)
+        await _moderated_anchor(session, principal, anchor, session_id)
     await moderation.delete_word(session, word=row)
     await _commit_and_reload(runtime, session, anchor)
     return Response(status_code=204)
@@ -225,10 +258,12 @@ async def delete_banned_word(
 
 @router.get("/moderation/settings", response_model=SettingsOut)
 async def get_settings(
-    principal: CurrentPrincipal, session: SessionDep, anchor_id: AnchorQuery = None
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    anchor_id: AnchorQuery = None,
+    session_id: SessionQuery = None,
 ) -> SettingsOut:
-    anchor = _anchor_of(principal, anchor_id)
-    await _require_moderator(session, principal, anchor)
+    anchor = await _moderated_anchor(session, principal, anchor_id, session_id)
     row = await moderation.get_setting(session, anchor_id=anchor)
     return SettingsOut(
         anchor_id=anchor,
@@ -244,10 +279,10 @@ async def put_settings(
     session: SessionDep,
     runtime: RuntimeDep,
     anchor_id: AnchorQuery = None,
+    session_id: SessionQuery = None,
 ) -> SettingsOut:
     """Reject messages with a banned word, or mask the word with asterisks."""
-    anchor = _anchor_of(principal, anchor_id)
-    await _require_moderator(session, principal, anchor)
+    anchor = await _moderated_anchor(session, principal, anchor_id, session_id)
     row = await moderation.put_setting(
         session, anchor_id=anchor, action=body.banned_word_action, now=runtime.clock.now()
     )

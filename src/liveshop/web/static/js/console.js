@@ -354,7 +354,7 @@ async function loadRundown() {
 }
 
 async function loadWords() {
-  const result = await api("GET", `/moderation/banned-words?anchor_id=${encodeURIComponent(config.anchor_id)}`);
+  const result = await api("GET", `/moderation/banned-words?session_id=${SID}`);
   const list = $("words");
   if (!result.ok) {
     const li = document.createElement("li");
@@ -374,7 +374,7 @@ async function loadWords() {
     li.dataset.id = word.id;
     li.append(document.createTextNode(`${word.word} `), button(
       t("console.words.remove"), t("console.words.remove_label", { word: word.word }),
-      async () => { if (await command("DELETE", `/moderation/banned-words/${word.id}`)) loadWords(); },
+      async () => { if (await command("DELETE", `/moderation/banned-words/${word.id}?session_id=${SID}`)) loadWords(); },
     ));
     return li;
   }));
@@ -618,7 +618,7 @@ function start() {
     event.preventDefault();
     const word = $("word-input").value.trim();
     if (!word) return;
-    if (await command("POST", "/moderation/banned-words", { word, anchor_id: config.anchor_id })) {
+    if (await command("POST", `/moderation/banned-words?session_id=${SID}`, { word })) {
       $("word-input").value = "";
       loadWords();
     }
