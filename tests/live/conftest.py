@@ -1,5 +1,5 @@
-"""Live room fixtures: a real uvicorn server on a loopback port (in the test's event loop,
-sharing the app and its lifespan) and a small WebSocket client."""
+"""Live room fixtures: a real uvicorn server on a loopback port (``tests.servers.serve``: in the
+test's event loop, sharing the app and its lifespan) and a small WebSocket client."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection, connect
 
 from liveshop.deps import Runtime
 from liveshop.live.models import LiveSession
-from liveshop.realtime.ws_protocol import WS_PROTOCOL
 from tests.conftest import Actor
 from tests.factories import Shop, make_shop
+from tests.servers import serve
 from tests.wallet.helpers import top_up
 
 ROOM_ANCHOR_CREDIT = 1_000_000
@@ -41,23 +40,8 @@ class LiveServer:
 
 @pytest.fixture
 async def live_server(app: FastAPI) -> AsyncIterator[LiveServer]:
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws=WS_PROTOCOL
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield LiveServer("127.0.0.1", port)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, timeout=10)
+    async with serve(app) as served:
+        yield LiveServer(served.host, served.port)
 
 
 @dataclass

@@ -14,7 +14,6 @@ LIVESHOP_REQUIRE_SERVICES=1 (CI) every test fails instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
@@ -29,7 +28,6 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -40,6 +38,7 @@ from liveshop.video import flows, nginx, replay
 from liveshop.video.models import VideoRecording
 from tests.conftest import REQUIRE_SERVICES, Actor
 from tests.factories import make_shop
+from tests.servers import bound_socket, free_port, serve
 from tests.video.conftest import get_stream, key_of, schedule_session, session_status
 from tests.web.conftest import browser
 
@@ -70,31 +69,11 @@ def _tools_present() -> None:
 # -- ports, settings, the app server and nginx -----------------------------------------------
 
 
-def _free_port() -> int:
-    """A port free on 127.0.0.1 and ::1 (nginx listens for RTMP on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
-            v4.bind(("127.0.0.1", 0))
-            port = int(v4.getsockname()[1])
-            try:
-                with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as v6:
-                    v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free loopback port")
-
-
 @pytest.fixture
 def app_socket() -> Iterator[socket.socket]:
     """The app's listening socket, bound first so the settings (and nginx.conf) know the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    try:
+    with bound_socket() as sock:
         yield sock
-    finally:
-        sock.close()
 
 
 @pytest.fixture
@@ -116,8 +95,8 @@ def settings(
         host="127.0.0.1",
         port=port,
         video_api_url=f"http://127.0.0.1:{port}",
-        rtmp_port=_free_port(),
-        hls_port=_free_port(),
+        rtmp_port=free_port(),
+        hls_port=free_port(),
         hls_fragment_seconds=1.0,
         hls_playlist_seconds=3.0,
         video_grace_seconds=60,
@@ -127,21 +106,10 @@ def settings(
 
 @pytest.fixture
 async def app_server(app: FastAPI, app_socket: socket.socket) -> AsyncIterator[str]:
-    """uvicorn serving ``app`` on ``app_socket`` (nginx's hooks arrive here)."""
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[app_socket]))
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{app_socket.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, timeout=10)
+    """uvicorn serving ``app`` on ``app_socket`` (nginx's hooks arrive here), with uvicorn's
+    default WebSocket implementation (``ws="auto"``), not the app's lean one."""
+    async with serve(app, app_socket, ws="auto") as served:
+        yield served.http_base
 
 
 def _nginx_log(settings: Settings) -> str:

@@ -3,8 +3,6 @@ real server in the test's loop (the live room's ``live_server``)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -12,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from liveshop.config import Settings
-from liveshop.realtime.ws_protocol import WS_PROTOCOL
 from tests.conftest import REQUIRE_SERVICES
 from tests.live.conftest import LiveServer, live_room, open_room
+from tests.servers import bound_socket, serve
 
 __all__ = ["browser", "live_room", "live_server", "open_room", "screenshot_dir", "settings"]
 
@@ -31,13 +28,8 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 def app_socket() -> Iterator[socket.socket]:
     """The server's socket, bound first: the settings' public URL (payment pages, their
     return to the room) must be the address the browser uses."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    try:
+    with bound_socket() as sock:
         yield sock
-    finally:
-        sock.close()
 
 
 @pytest.fixture
@@ -48,22 +40,8 @@ def settings(settings: Settings, app_socket: socket.socket) -> Settings:
 
 @pytest.fixture
 async def live_server(app: FastAPI, app_socket: socket.socket) -> AsyncIterator[LiveServer]:
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", access_log=False, ws=WS_PROTOCOL
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[app_socket]))
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield LiveServer("127.0.0.1", int(app_socket.getsockname()[1]))
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, timeout=10)
+    async with serve(app, app_socket) as served:
+        yield LiveServer(served.host, served.port)
 
 
 @pytest.fixture
