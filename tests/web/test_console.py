@@ -249,6 +249,73 @@ async def test_the_anchor_drops_a_coupon_a_signed_in_fan_claims_in_the_room(
     assert [(d["id"], d["claimed"]) for d in listed.json()["items"]] == [(drop["id"], 1)]
 
 
+async def test_a_percent_coupon_for_one_product_in_this_live_only(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    open_room: Any,
+) -> None:
+    fan = await make_account("fan")
+    room = await open_room(live_room.id)
+    viewer = await _viewer(browser, live_server, live_room, token=fan.token)
+    await viewer.wait_for_selector("#who:not(:empty)")
+    console = await _console(browser, live_server, live_room, live_room.anchor.token)
+    assert await console.is_hidden("#coupon-percent")
+    await console.select_option("#coupon-kind", "percent")
+    assert await console.is_hidden("#coupon-amount") and await console.is_visible("#coupon-cap")
+    await console.fill("#coupon-title", "Tea 10% off")
+    await console.fill("#coupon-percent", "101")
+    await console.click("#coupon-form button[type=submit]")
+    await console.wait_for_selector("#toast.error:has-text('from 1 to 100')", timeout=5_000)
+    await console.fill("#coupon-percent", "10")
+    await console.fill("#coupon-cap", "5.00")
+    await console.select_option("#coupon-scope", "skus")
+    await console.click("#coupon-form button[type=submit]")
+    await console.wait_for_selector("#toast.error:has-text('Tick at least one')", timeout=5_000)
+    # from the keyboard: focus is on the first product's box; Space ticks it
+    assert await console.evaluate("document.activeElement.value") == live_room.shop.sku_ids[0]
+    await console.keyboard.press("Space")
+    await console.check("#coupon-live-only")
+    await console.click("#coupon-form button[type=submit]")
+
+    drop = (await room.event("coupon.drop", within=10))["drop"]
+    coupon = drop["coupon"]
+    assert (coupon["kind"], coupon["percent_off"], coupon["cap_minor"]) == ("percent", 10, 500)
+    assert (coupon["scope"], coupon["sku_ids"]) == ("skus", [live_room.shop.sku_ids[0]])
+    assert coupon["live_session_only"] is True and coupon["stackable"] is False
+    entry = f"#promotions li[data-kind='coupon_drop'][data-id='{drop['id']}']"
+    await console.wait_for_selector(f"{entry}:has-text('10%')", timeout=5_000)
+    assert "(up to 5.00 CNY) on 1 product(s)" in await console.text_content(entry)
+
+    card = viewer.locator(f"#promotions [data-kind='coupon_drop'][data-id='{drop['id']}']")
+    await card.wait_for(timeout=5_000)
+    terms = await card.text_content()
+    showcase = room.first["snapshot"]["showcase"]
+    title = next(i["title"] for i in showcase if i["sku_id"] == live_room.shop.sku_ids[0])
+    assert "10% off · up to 5.00 CNY · on " in terms and "for orders in this live" in terms
+    assert title in terms
+    await card.get_by_role("button", name="Claim").click()
+    await viewer.wait_for_selector(
+        f"#promotions [data-id='{drop['id']}'][data-status='claimed']", timeout=5_000
+    )
+
+    # the terms hold at checkout: the covered product in this live, capped at 5.00
+    async def best(sku: str, live: bool) -> Any:
+        body: dict[str, Any] = {"lines": [{"sku_id": sku, "quantity": 1}]}
+        if live:
+            body["live_session_id"] = live_room.id
+        quote = await client.post("/orders/quote", json=body, headers=fan.headers)
+        assert quote.status_code == 200, quote.text
+        return quote.json()["best"]
+
+    covered, other = live_room.shop.sku_ids[:2]
+    assert (await best(covered, live=True))["discount_minor"] == 500
+    assert await best(covered, live=False) is None
+    assert await best(other, live=True) is None
+
+
 async def test_a_viewers_message_is_moderated_from_the_console(
     browser: Any, live_server: LiveServer, live_room: Room, client: Any, make_account: Any
 ) -> None:

@@ -163,7 +163,34 @@ function drawRundown() {
   $("flash-price-label").textContent = t("console.flash.price", { currency: first ? first.currency : "CNY" });
   const currency = couponCurrency() ?? "CNY";
   $("coupon-amount-label").textContent = t("console.coupon.amount", { currency });
+  $("coupon-cap-label").textContent = t("console.coupon.cap", { currency });
   $("coupon-min-spend-label").textContent = t("console.coupon.min_spend", { currency });
+  drawCouponSkus();
+}
+
+// The products a "selected products" coupon may cover: the rundown's SKUs (ticks kept).
+function drawCouponSkus() {
+  const list = $("coupon-sku-list");
+  const ticked = new Set([...list.querySelectorAll("input:checked")].map((i) => i.value));
+  const skus = [...new Map(rundown.map((item) => [item.sku_id, item])).values()];
+  list.replaceChildren(...skus.map((item) => {
+    const label = document.createElement("label");
+    label.className = "check";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = item.sku_id;
+    box.checked = ticked.has(item.sku_id);
+    label.append(box, document.createTextNode(` ${item.title}`));
+    return label;
+  }));
+}
+
+function drawCouponForm() {
+  const percent = $("coupon-kind").value === "percent";
+  $("coupon-amount-field").hidden = percent;
+  $("coupon-percent-field").hidden = !percent;
+  $("coupon-cap-field").hidden = !percent;
+  $("coupon-skus").hidden = $("coupon-scope").value !== "skus";
 }
 
 function drawPromotions() {
@@ -184,9 +211,12 @@ function drawPromotions() {
       });
     } else if (p.kind === "coupon_drop") {
       const c = p.coupon;
-      const off = c.kind === "percent"
+      let off = c.kind === "percent"
         ? t("console.coupon.percent_off", { percent: c.percent_off })
         : money(c.amount_off_minor, c.currency);
+      if (c.cap_minor !== null) off += ` ${t("console.coupon.capped", { cap: money(c.cap_minor, c.currency) })}`;
+      if (c.scope === "skus") off += ` ${t("console.coupon.on_skus", { count: c.sku_ids.length })}`;
+      if (c.live_session_only) off += ` ${t("console.coupon.live_only_short")}`;
       li.textContent = t("console.promo.coupon_drop", {
         title: c.title, off, min: money(c.min_spend_minor, c.currency), quota: p.quota,
         until: new Date(p.ends_at).toLocaleTimeString(document.documentElement.lang || undefined),
@@ -459,9 +489,34 @@ let dropping = false;
 async function dropCoupon(event) {
   event.preventDefault();
   if (dropping) return;
-  const amount = toMinor($("coupon-amount").value);
-  if (amount === null || amount <= 0) {
-    toast(t("console.coupon.bad_amount"), true); $("coupon-amount").focus(); return;
+  const kind = $("coupon-kind").value;
+  const off = {};
+  if (kind === "percent") {
+    const percentText = $("coupon-percent").value.trim();
+    const percent = /^\d{1,3}$/.test(percentText) ? Number(percentText) : NaN;
+    if (!(percent >= 1 && percent <= 100)) {
+      toast(t("console.coupon.bad_percent"), true); $("coupon-percent").focus(); return;
+    }
+    const capText = $("coupon-cap").value.trim();
+    const cap = capText === "" ? null : toMinor(capText);
+    if (cap === null ? capText !== "" : cap <= 0) {
+      toast(t("console.coupon.bad_cap"), true); $("coupon-cap").focus(); return;
+    }
+    Object.assign(off, { percent_off: percent, cap_minor: cap });
+  } else {
+    const amount = toMinor($("coupon-amount").value);
+    if (amount === null || amount <= 0) {
+      toast(t("console.coupon.bad_amount"), true); $("coupon-amount").focus(); return;
+    }
+    off.amount_off_minor = amount;
+  }
+  const scope = $("coupon-scope").value;
+  const skuIds = [...$("coupon-sku-list").querySelectorAll("input:checked")].map((i) => i.value);
+  if (scope === "skus" && !skuIds.length) {
+    toast(t("console.coupon.pick_skus"), true);
+    const first = $("coupon-sku-list").querySelector("input");
+    if (first) first.focus();
+    return;
   }
   const minText = $("coupon-min-spend").value.trim();
   const minSpend = minText === "" ? 0 : toMinor(minText);
@@ -473,9 +528,13 @@ async function dropCoupon(event) {
   const days = intOf("coupon-valid-days");
   const body = {
     title: $("coupon-title").value.trim(),
-    kind: "fixed",
-    amount_off_minor: amount,
+    kind,
+    ...off,
     min_spend_minor: minSpend,
+    scope,
+    ...(scope === "skus" ? { sku_ids: skuIds } : {}),
+    live_session_only: $("coupon-live-only").checked,
+    stackable: $("coupon-stackable").checked,
     quota,
     per_user_limit: intOf("coupon-per-user"),
     eligibility: $("coupon-followers").checked ? "followers" : "everyone",
@@ -614,6 +673,9 @@ function start() {
   $("envelope-form").addEventListener("submit", launchEnvelope);
   $("raffle-form").addEventListener("submit", launchRaffle);
   $("coupon-form").addEventListener("submit", dropCoupon);
+  $("coupon-kind").addEventListener("change", drawCouponForm);
+  $("coupon-scope").addEventListener("change", drawCouponForm);
+  drawCouponForm();
   $("word-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const word = $("word-input").value.trim();

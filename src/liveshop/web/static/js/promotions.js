@@ -71,6 +71,8 @@ function askSignIn(card) {
   $("signin-email")?.focus();
 }
 
+let room = null; // the room's state (live.js's): the showcase names the coupon's products
+
 // -- the reducer (mirrors liveshop.live.state for promotions) -------------------------------
 
 function put(promotion) {
@@ -230,9 +232,18 @@ function couponTerms(coupon) {
   const off = coupon.kind === "percent"
     ? t("promo.coupon.percent", { percent: coupon.percent_off })
     : t("promo.coupon.fixed", { amount: money(coupon.amount_off_minor, coupon.currency) });
-  const min = coupon.min_spend_minor > 0
-    ? ` · ${t("promo.coupon.min_spend", { amount: money(coupon.min_spend_minor, coupon.currency) })}` : "";
-  return off + min;
+  const parts = [off];
+  if (coupon.cap_minor !== null) parts.push(t("promo.coupon.cap", { amount: money(coupon.cap_minor, coupon.currency) }));
+  if (coupon.min_spend_minor > 0) parts.push(t("promo.coupon.min_spend", { amount: money(coupon.min_spend_minor, coupon.currency) }));
+  if (coupon.scope === "skus") {
+    const covered = new Set(coupon.sku_ids);
+    const titles = [...new Set((room?.showcase ?? []).filter((i) => covered.has(i.sku_id)).map((i) => i.title))];
+    parts.push(titles.length
+      ? t("promo.coupon.on_items", { items: titles.join(", ") })
+      : t("promo.coupon.on_some_items"));
+  }
+  if (coupon.live_session_only) parts.push(t("promo.coupon.live_only"));
+  return parts.join(" · ");
 }
 
 function buildCoupon(card) {
@@ -498,6 +509,7 @@ $("anchor-name").after(follow, followMsg);
 
 window.addEventListener("room:snapshot", async (e) => {
   const state = e.detail;
+  room = state;
   promotions = [...(state.promotions ?? [])];
   state.promotions = promotions;
   anchorId = state.session?.anchor?.id ?? null;
@@ -509,6 +521,7 @@ window.addEventListener("room:snapshot", async (e) => {
 
 window.addEventListener("room:event", (e) => {
   const { event, state } = e.detail;
+  room = state;
   if (event.type === "raffle.closed") onRaffleClosed(event);
   if (event.type === "raffle.result") onRaffleResult(event);
   if (apply(event)) {
