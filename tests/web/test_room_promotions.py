@@ -109,6 +109,78 @@ async def test_a_viewer_sees_a_flash_sale_count_down_open_and_buys_and_pays_it(
     )
 
 
+async def test_a_fan_waits_in_line_for_a_sold_out_sale_and_pays_the_unit_that_came_back(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    runtime: Runtime,
+    clock: FrozenClock,
+) -> None:
+    buyer, fan = await make_account("fan"), await make_account("fan")
+    created = await client.post(
+        f"/live/sessions/{live_room.id}/flash-sales",
+        json={
+            "item_id": live_room.item_ids[0],
+            "price_minor": 4900,
+            "quantity": 1,
+            "payment_window_seconds": 60,
+        },
+        headers={**live_room.anchor.headers, **_key()},
+    )
+    assert created.status_code == 201, created.text
+    sale_id = created.json()["id"]
+    clock.advance(seconds=10)
+    flash: FlashSales = runtime.extras["flash"]
+    await flash.tick()
+    address = {
+        "recipient": "Fan Two",
+        "phone": "13800000001",
+        "line1": "1 Lake Rd",
+        "city": "Hangzhou",
+    }
+    bought = await client.post(
+        f"/flash-sales/{sale_id}/buy",
+        json={"shipping_address": address},
+        headers={**buyer.headers, **_key()},
+    )
+    assert bought.status_code == 201, bought.text
+
+    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    card = f"{FLASH}[data-id='{sale_id}']"
+    await page.wait_for_selector(f"{card}[data-status='sold_out']", timeout=5_000)
+    sale = page.locator(card)
+    await sale.get_by_role("button", name="Join the waitlist").click()
+    await page.wait_for_selector(f"{card} form.promo-address:not([hidden])")
+    await sale.get_by_label("Recipient").fill("Fan One")
+    await sale.get_by_label("Phone").fill("13800000000")
+    await sale.get_by_label("Address").fill("88 Huaihai Rd")
+    await sale.get_by_label("City").fill("Hangzhou")
+    await sale.get_by_role("button", name="Wait in line with this address").click()
+    await page.wait_for_selector(f"{card} .promo-msg:has-text('You are #1 in line')", timeout=5_000)
+    assert await sale.get_by_role("button", name="In line: #1").is_disabled()
+    # a fresh page knows its place in line
+    await page.reload()
+    await page.wait_for_selector(f"{card} button:has-text('In line: #1')", timeout=10_000)
+
+    clock.advance(seconds=61)  # the buyer did not pay: the unit is the fan's order
+    await flash.tick()
+    await page.wait_for_selector(f"{card} .promo-msg:has-text('it is yours')", timeout=10_000)
+    assert await sale.get_by_role("button", name="Pay now").is_enabled()
+    assert await page.evaluate("document.activeElement.textContent") == "Pay now"
+    await page.keyboard.press("Enter")  # focus is on Pay now: the keyboard pays
+    await page.wait_for_selector("text=Approve payment", timeout=10_000)
+    await page.click("text=Approve payment")
+    await page.wait_for_url(f"**/live/{live_room.id}?order=*", timeout=10_000)
+    await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)
+    orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
+    assert [(o["status"], o["total_minor"]) for o in orders] == [("paid", 4900)]
+    mine = (await client.get(f"/flash-sales/{sale_id}/me", headers=fan.headers)).json()
+    assert mine["waitlist_outcome"] == "granted"
+    assert [b["from_waitlist"] for b in mine["buys"]] == [True]
+
+
 async def test_a_viewer_claims_a_coupon_from_a_drop(
     browser: Any,
     live_server: LiveServer,

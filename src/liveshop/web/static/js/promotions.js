@@ -53,6 +53,8 @@ function post(path, body) {
   return fetch(path, init);
 }
 
+const get = (path) => fetch(path, { headers: authHeaders() });
+
 // A known problem code has its own message; anything else is the generic one.
 function errorText(problem) {
   const known = `promo.error.${problem.code}`;
@@ -130,19 +132,21 @@ function addressForm(card) {
     });
     form.append(el("label", { for: inputs[field].id, text: `${t(`checkout.${field}`)} ` }, inputs[field]));
   }
-  form.append(el("button", { type: "submit", class: "buy", text: t("promo.flash.address_buy") }));
+  card.refs.formSubmit = el("button", { type: "submit", class: "buy", text: t("promo.flash.address_buy") });
+  form.append(card.refs.formSubmit);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const address = {};
     for (const field of ADDRESS_FIELDS) address[field] = inputs[field].value.trim();
     localStorage.setItem(ADDRESS_KEY, JSON.stringify(address));
-    buy(card, address);
+    (soldOut(card) ? joinWaitlist : buy)(card, address);
   });
   card.refs.inputs = inputs;
   return form;
 }
 
 function showAddressForm(card) {
+  card.refs.formSubmit.textContent = t(soldOut(card) ? "promo.flash.address_wait" : "promo.flash.address_buy");
   const saved = JSON.parse(localStorage.getItem(ADDRESS_KEY) ?? "{}") ?? {};
   for (const field of ADDRESS_FIELDS) card.refs.inputs[field].value = saved[field] ?? "";
   card.refs.form.hidden = false;
@@ -163,11 +167,12 @@ function buildFlash(card) {
     r.timer, r.bar, r.left, r.action, r.form];
 }
 
+const soldOut = (card) => card.promo.left <= 0 && card.promo.status === "open";
+
 function drawFlash(card) {
   const sale = card.promo;
   const r = card.refs;
-  const soldOut = sale.left <= 0;
-  const status = card.ended ? "ended" : soldOut ? "sold_out" : sale.status;
+  const status = card.ended ? "ended" : soldOut(card) ? "sold_out" : sale.status;
   card.el.dataset.status = status;
   r.title.textContent = sale.title;
   r.price.replaceChildren(
@@ -186,16 +191,95 @@ function drawFlash(card) {
   r.bar.setAttribute("aria-label", t("promo.flash.left", { left: sale.left, quantity: sale.quantity }));
   r.barFill.style.width = `${sale.quantity ? (100 * sale.left) / sale.quantity : 0}%`;
   r.left.textContent = t("promo.flash.left", { left: sale.left, quantity: sale.quantity });
-  r.action.textContent = soldOut ? t("promo.flash.sold_out") : t("promo.flash.buy");
-  r.action.disabled = status !== "open" || card.busy;
+  // sold out: the fan may wait in line for units an unpaid order gives back
+  if (card.granted) {
+    r.action.textContent = t("promo.flash.pay_now");
+    r.action.disabled = card.busy;
+  } else if (status === "sold_out") {
+    r.action.textContent = card.waiting
+      ? t("promo.flash.waiting", { position: card.waiting }) : t("promo.flash.join_waitlist");
+    r.action.disabled = Boolean(card.waiting) || card.busy;
+  } else {
+    r.action.textContent = t("promo.flash.buy");
+    r.action.disabled = status !== "open" || card.busy;
+  }
+  if (status === "ended" && !card.granted) r.action.disabled = true;
   if (status === "ended") r.form.hidden = true;
 }
 
 function startBuy(card) {
+  if (card.granted) { pay(card, card.granted); return; }
   if (!signedIn()) { askSignIn(card); return; }
   const address = savedAddress();
   if (!address) { showAddressForm(card); return; }
-  buy(card, address);
+  (soldOut(card) ? joinWaitlist : buy)(card, address);
+}
+
+// The sandbox pay page, which comes back to the room with the order's status.
+async function toPayment(card, orderId) {
+  const payment = await post(`/orders/${orderId}/payments`, {
+    return_url: `/live/${config.session_id}?order=${orderId}`,
+  });
+  if (!payment.ok) { say(card, errorText(await problemOf(payment)), "error"); return; }
+  location.assign((await payment.json()).pay_url);
+}
+
+async function pay(card, orderId) {
+  if (card.busy) return;
+  card.busy = true; draw(card);
+  try {
+    await toPayment(card, orderId);
+  } catch (error) {
+    say(card, t("error.generic", { detail: String(error) }), "error");
+  } finally {
+    card.busy = false; draw(card);
+  }
+}
+
+async function joinWaitlist(card, address) {
+  if (card.busy) return;
+  card.busy = true; draw(card);
+  try {
+    const response = await post(`/flash-sales/${card.promo.id}/waitlist`, { shipping_address: address });
+    if (response.status === 401) { askSignIn(card); return; }
+    if (!response.ok) {
+      const problem = await problemOf(response);
+      say(card, errorText(problem), "error");
+      if (response.status === 422) showAddressForm(card);
+      return;
+    }
+    card.refs.form.hidden = true;
+    card.waiting = (await response.json()).position;
+    say(card, t("promo.flash.waitlisted", { position: card.waiting }), "ok");
+  } catch (error) {
+    say(card, t("error.generic", { detail: String(error) }), "error");
+  } finally {
+    card.busy = false; draw(card);
+  }
+}
+
+// Units an unpaid order gave back became an order for this fan (a personal notice).
+function onFlashNotice(notice) {
+  if (notice.code !== "waitlist.granted") return;
+  const card = cards.get(notice.sale_id);
+  if (!card) return;
+  card.granted = notice.order_id;
+  card.waiting = null;
+  card.done = true; // the card stays (with its pay button) if the sale closes
+  say(card, t("promo.flash.granted"), "ok");
+  draw(card);
+  card.refs.action.focus();
+}
+
+// After a (re)join: this fan's place in line, or an order the line already gave them.
+async function loadMyFlash(card) {
+  const response = await get(`/flash-sales/${card.promo.id}/me`);
+  if (!response.ok) return;
+  const mine = await response.json();
+  if (mine.waitlist_outcome === null && mine.waitlist_position) card.waiting = mine.waitlist_position;
+  const granted = mine.buys.find((b) => b.from_waitlist && b.status === "live");
+  if (mine.waitlist_outcome === "granted" && granted) { card.granted = granted.order_id; card.done = true; }
+  draw(card);
 }
 
 async function buy(card, address) {
@@ -214,11 +298,7 @@ async function buy(card, address) {
     card.refs.form.hidden = true;
     const order = await response.json();
     say(card, t("promo.flash.bought"), "ok");
-    const payment = await post(`/orders/${order.order_id}/payments`, {
-      return_url: `/live/${config.session_id}?order=${order.order_id}`,
-    });
-    if (!payment.ok) { say(card, errorText(await problemOf(payment)), "error"); return; }
-    location.assign((await payment.json()).pay_url);
+    await toPayment(card, order.order_id);
   } catch (error) {
     say(card, t("error.generic", { detail: String(error) }), "error");
   } finally {
@@ -516,7 +596,15 @@ window.addEventListener("room:snapshot", async (e) => {
   sync();
   await whoAmI(); // the socket rejoins after a sign-in / sign-out: who is this now?
   await loadFollow();
-  for (const card of cards.values()) draw(card);
+  for (const card of cards.values()) {
+    if (card.kind === "flash_sale" && !me) { card.waiting = null; card.granted = null; }
+    if (card.kind === "flash_sale" && me && !card.ended && card.promo.left <= 0) await loadMyFlash(card);
+    draw(card);
+  }
+});
+
+window.addEventListener("room:notice", (e) => {
+  if (e.detail.type === "flash.notice") onFlashNotice(e.detail);
 });
 
 window.addEventListener("room:event", (e) => {
