@@ -28,6 +28,7 @@ venv-dev: $(VENV)/.installed-dev
 
 # The pages' front-end libraries (hls.js, uPlot) from npm, copied to /static/vendor: nothing
 # is loaded from a CDN. Without npm the pages still work, without video playback and charts.
+# The dev dependency axe-core stays in node_modules: the browser tests' accessibility audit.
 VENDOR := src/liveshop/web/static/vendor
 $(VENDOR)/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then \

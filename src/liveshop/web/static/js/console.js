@@ -296,7 +296,7 @@ function sample() {
       chart = new window.uPlot({
         width: Math.max(260, $("chart").clientWidth || 320),
         height: 160,
-        series: [{}, { label: t("console.chart.online"), stroke: "#e4393c" }, { label: t("console.chart.cpm"), stroke: "#2d7ff9" }],
+        series: [{}, { label: t("console.chart.online"), stroke: "#d32f2f" }, { label: t("console.chart.cpm"), stroke: "#2d7ff9" }],
       }, series, $("chart"));
     } else {
       chart.setData(series);
