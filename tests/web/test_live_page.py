@@ -131,6 +131,26 @@ async def test_an_unknown_session_page_is_a_404(client: Any) -> None:
     assert (await client.get("/live/sessions")).status_code == 200  # the API, not the page
 
 
+async def test_the_home_page_leads_to_the_live_room_and_its_console_in_both_languages(
+    browser: Any, live_server: LiveServer, live_room: Room
+) -> None:
+    context = await browser.new_context(**PHONE)
+    page = await context.new_page()
+    await page.goto(f"{live_server.http_base}/?lang=zh-CN")
+    assert await page.get_attribute("html", "lang") == "zh-CN"
+    assert await page.text_content("#h-live") == "正在直播"
+    await page.click("nav.langs a[lang='en']")
+    await page.wait_for_selector("#h-live:has-text('Live now')")
+    watch = page.get_by_role("link", name="Autumn picks: Watch")
+    assert await watch.get_attribute("href") == f"/live/{live_room.id}"
+    console = page.get_by_role("link", name="Autumn picks: Console")
+    assert await console.get_attribute("href") == f"/console/sessions/{live_room.id}"
+    await watch.focus()
+    await page.keyboard.press("Enter")  # from the keyboard into the room
+    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    assert page.url.endswith(f"/live/{live_room.id}")
+
+
 async def test_buying_the_pinned_product_paying_and_coming_back_to_the_room(
     browser: Any, live_server: LiveServer, live_room: Room, client: Any, make_account: Any
 ) -> None:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from liveshop.deps import RuntimeDep, SessionDep
 from liveshop.errors import Problem
 from liveshop.payments.sandbox import SandboxProvider
-from liveshop.web.templating import templates
+from liveshop.web.templating import page
 
 router = APIRouter(tags=["sandbox provider"], prefix="/sandbox")
 
@@ -26,7 +26,7 @@ async def pay_page(
     intent_id: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     intent = await _sandbox(runtime).get_intent(session, intent_id=intent_id)
-    return templates.TemplateResponse(request, "sandbox_pay.html", {"intent": intent})
+    return page(request, "sandbox_pay.html", config={}, intent=intent)
 
 
 @router.post("/pay/{intent_id}/decision")

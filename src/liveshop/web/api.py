@@ -9,16 +9,29 @@ from liveshop import __version__
 from liveshop.catalog import service as catalog_service
 from liveshop.deps import RuntimeDep, SessionDep
 from liveshop.live import service as live_service
-from liveshop.web.templating import page, templates
+from liveshop.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, session: SessionDep) -> Response:
+    """The landing page: who is live now (watch, console), what is coming, the replays, and
+    what is on sale."""
     products, _ = await catalog_service.list_products(session, published_only=True, limit=24)
-    return templates.TemplateResponse(
-        request, "index.html", {"products": products, "version": __version__}
+    sessions = {
+        status: (await live_service.list_sessions(session, status=status, limit=12))[0]
+        for status in ("live", "scheduled", "ended")
+    }
+    return page(
+        request,
+        "index.html",
+        config={},
+        products=products,
+        version=__version__,
+        live=sessions["live"],
+        scheduled=sessions["scheduled"],
+        ended=sessions["ended"],
     )
 
 
