@@ -40,6 +40,7 @@ from tests.conftest import REQUIRE_SERVICES, Actor
 from tests.factories import make_shop
 from tests.servers import bound_socket, free_port, serve
 from tests.video.conftest import get_stream, key_of, schedule_session, session_status
+from tests.web.axe import violations
 from tests.web.conftest import browser
 
 TOOLS = nginx.find_tools()
@@ -568,3 +569,4 @@ async def test_the_replay_plays_in_the_room_page_with_its_pin_timeline(
     await page.wait_for_selector("#pinned-price:has-text('Price 199.00 CNY')", timeout=5_000)
     await page.evaluate("document.getElementById('video').currentTime = 0.3")
     await page.wait_for_selector("#pinned", state="hidden", timeout=5_000)  # nothing pinned yet
+    assert await violations(page) == []  # the replay passes the accessibility audit
