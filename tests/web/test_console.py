@@ -330,7 +330,14 @@ async def test_a_viewers_message_is_moderated_from_the_console(
     await viewer.wait_for_selector("#chat li:has-text('spam.example')", timeout=5_000)
     line = console.locator("#mod-chat li", has_text="spam.example")
     await line.wait_for(timeout=5_000)
-    await line.get_by_role("button", name="Delete the message of").click()
+    # from the keyboard: the Delete button keeps its focus while new chat comes in
+    await line.get_by_role("button", name="Delete the message of").focus()
+    await viewer.fill("#chat-input", "is it real silk?")
+    await viewer.press("#chat-input", "Enter")
+    await console.wait_for_selector("#mod-chat li:first-child:has-text('real silk')", timeout=5_000)
+    focused = "document.activeElement.closest('li')?.textContent ?? ''"
+    assert "spam.example" in await console.evaluate(focused)
+    await console.keyboard.press("Enter")
     await viewer.wait_for_selector("#chat li:has-text('spam.example')", state="detached")
     await line.wait_for(state="detached", timeout=5_000)
 

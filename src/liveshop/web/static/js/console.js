@@ -2,6 +2,8 @@
 // WebSocket (docs/protocol.md) for what happens: chat to moderate, counters, promotions.
 // Who may act is the API's answer: a 403 shows its message instead of the console.
 
+import { reconcile } from "./common.js";
+
 const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "liveshop_token";
@@ -259,7 +261,7 @@ function drawChat() {
     list.replaceChildren(li);
     return;
   }
-  list.replaceChildren(...[...state.chat].reverse().map(chatItem)); // newest first
+  reconcile(list, [...state.chat].reverse(), (m) => m.id, chatItem); // newest first
 }
 
 function commentsPerMinute() {

@@ -2,6 +2,8 @@
 // State = the snapshot, then every event applied in order (the reducer mirrors
 // src/liveshop/live/state.py); a dropped socket reconnects with the last seq.
 
+import { reconcile } from "./common.js";
+
 export const config = JSON.parse(document.getElementById("config").textContent);
 const $ = (id) => document.getElementById(id);
 const MAX_CHAT = 50;
@@ -81,17 +83,18 @@ function drawPinned() {
 function drawBag() {
   const items = state.showcase ?? [];
   $("bag-open").textContent = t("live.bag", { count: items.length });
-  const list = $("bag-items");
-  list.replaceChildren(...items.map((item) => {
+  const current = (item) => Boolean(state.pinned && state.pinned.id === item.id);
+  // a Buy button keeps the keyboard focus while the anchor pins another product
+  reconcile($("bag-items"), items, (item) => `${item.id}:${item.live_price_minor}`, (item) => {
     const li = document.createElement("li");
     li.textContent = `${item.title} — ${money(item.live_price_minor, item.currency)} `;
-    if (state.pinned && state.pinned.id === item.id) li.className = "current";
+    li.classList.toggle("current", current(item));
     const buy = document.createElement("button");
     buy.type = "button"; buy.className = "buy"; buy.textContent = t("live.buy");
     buy.addEventListener("click", () => { $("bag").close(); openCheckout(item.sku_id); });
     li.append(buy);
     return li;
-  }));
+  }, (li, item) => li.classList.toggle("current", current(item)));
 }
 
 function chatLine(message) {

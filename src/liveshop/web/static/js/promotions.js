@@ -508,7 +508,9 @@ function sync() {
     }
   }
   const order = [...cards.values()].sort((a, b) => (a.promo.id < b.promo.id ? -1 : 1));
-  root.replaceChildren(...order.map((c) => c.el));
+  // Move nodes only when the order changed: moving a node takes the keyboard focus off it.
+  const same = order.length === root.children.length && order.every((c, i) => root.children[i] === c.el);
+  if (!same) root.replaceChildren(...order.map((c) => c.el));
 }
 
 function onRaffleResult(event) {
