@@ -2,35 +2,11 @@
 // WebSocket (docs/protocol.md) for what happens: chat to moderate, counters, promotions.
 // Who may act is the API's answer: a 403 shows its message instead of the console.
 
-import { reconcile } from "./common.js";
+import { $, TOKEN_KEY, config, money, newKey, reconcile, t, toMinor, token } from "./common.js";
+import { applyEvent } from "./room_state.js";
 
-const config = JSON.parse(document.getElementById("config").textContent);
-const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = "liveshop_token";
 const SID = config.session_id;
-const MAX_CHAT = 100;
 const MUTE_SECONDS = 600;
-
-function t(key, values = {}) {
-  const text = config.messages[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
-}
-
-function money(minor, currency) {
-  const sign = minor < 0 ? "-" : "";
-  const abs = Math.abs(minor);
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")} ${currency}`;
-}
-
-// "49", "49.9", "49.90" -> 4990 (exact: no floating point); null when not a price
-export function toMinor(text) {
-  const match = /^(\d{1,10})(?:\.(\d{1,2}))?$/.exec(String(text).trim());
-  if (!match) return null;
-  return Number(match[1]) * 100 + Number((match[2] ?? "").padEnd(2, "0"));
-}
-
-const key = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
-const token = () => localStorage.getItem(TOKEN_KEY);
 
 function toast(text, isError = false) {
   const el = $("toast");
@@ -41,7 +17,7 @@ function toast(text, isError = false) {
 async function api(method, path, body, { idempotent = false } = {}) {
   const headers = { authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  if (idempotent) headers["idempotency-key"] = key();
+  if (idempotent) headers["idempotency-key"] = newKey();
   const response = await fetch(path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -75,25 +51,6 @@ let state = { session: null, stream: null, pinned: null, showcase: [], chat: [],
 let rundown = [];
 let chatTimes = [];
 
-function applyPromotion(event) {
-  const promos = state.promotions;
-  const without = (id) => promos.filter((p) => p.id !== id);
-  switch (event.type) {
-    case "flash.countdown": case "flash.open": state.promotions = [...without(event.sale.id), event.sale]; break;
-    case "flash.stock": for (const p of promos) if (p.id === event.sale_id) p.left = event.left; break;
-    case "flash.sold_out": for (const p of promos) if (p.id === event.sale_id) p.left = 0; break;
-    case "flash.closed": state.promotions = without(event.sale_id); break;
-    case "red_envelope.open": state.promotions = [...without(event.envelope.id), event.envelope]; break;
-    case "red_envelope.result": state.promotions = without(event.result.id); break;
-    case "raffle.open": state.promotions = [...without(event.raffle.id), event.raffle]; break;
-    case "raffle.closed": case "raffle.result": state.promotions = without(event.raffle_id); break;
-    case "coupon.drop": state.promotions = [...without(event.drop.id), event.drop]; break;
-    case "coupon.drop_ended": state.promotions = without(event.drop_id); break;
-    default: return false;
-  }
-  state.promotions.sort((a, b) => (a.id < b.id ? -1 : 1));
-  return true;
-}
 
 // -- drawing --------------------------------------------------------------------------------
 
@@ -315,26 +272,18 @@ let retry = 0;
 let lastSeq = null;
 
 function onEvent(event) {
+  const promotions = state.promotions;
+  applyEvent(state, event); // the room's reducer, as the viewer's page runs it
   switch (event.type) {
-    case "counters": state.counters = event; drawMetrics(); break;
-    case "chat": {
-      const { seq, ...message } = event;
-      state.chat = [...state.chat.filter((m) => m.id !== message.id), message].slice(-MAX_CHAT);
-      chatTimes.push(Date.now());
-      drawChat(); drawMetrics();
-      break;
-    }
-    case "chat.deleted": state.chat = state.chat.filter((m) => m.id !== event.id); drawChat(); break;
-    case "product.pinned": state.pinned = event.item; drawRundown(); break;
-    case "product.unpinned":
-      if (state.pinned && state.pinned.id === event.item_id) state.pinned = null;
-      drawRundown();
-      break;
+    case "counters": drawMetrics(); break;
+    case "chat": chatTimes.push(Date.now()); drawChat(); drawMetrics(); break;
+    case "chat.deleted": drawChat(); break;
+    case "product.pinned": case "product.unpinned": drawRundown(); break;
     case "showcase.updated": loadRundown(); break;
-    case "session.live": case "session.updated": state.session = event.session; drawSession(); break;
-    case "session.ended": state.session = event.session; state.pinned = null; drawSession(); drawRundown(); break;
-    case "stream.online": case "stream.offline": state.stream = event.stream; drawStream(event.stream); break;
-    default: if (applyPromotion(event)) drawPromotions(); break;
+    case "session.live": case "session.updated": drawSession(); break;
+    case "session.ended": drawSession(); drawRundown(); break;
+    case "stream.online": case "stream.offline": drawStream(event.stream); break;
+    default: if (state.promotions !== promotions) drawPromotions(); break;
   }
 }
 
@@ -455,7 +404,7 @@ async function openFlashSale(event) {
   if (result) {
     const sale = result.data;
     toast(t("console.flash.opened", { title: sale.title, left: sale.left, quantity: sale.quantity, status: sale.status }));
-    applyPromotion({ type: "flash.countdown", sale });
+    applyEvent(state, { type: "flash.countdown", sale });
     drawPromotions();
   }
 }
@@ -560,7 +509,7 @@ async function dropCoupon(event) {
     if (result) {
       couponTemplate = null;
       toast(t("console.coupon.dropped", { title: result.data.coupon.title, quota: result.data.quota }));
-      applyPromotion({ type: "coupon.drop", drop: result.data });
+      applyEvent(state, { type: "coupon.drop", drop: result.data });
       drawPromotions();
     }
   } finally {

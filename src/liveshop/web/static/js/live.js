@@ -2,56 +2,8 @@
 // State = the snapshot, then every event applied in order (the reducer mirrors
 // src/liveshop/live/state.py); a dropped socket reconnects with the last seq.
 
-import { reconcile } from "./common.js";
-
-export const config = JSON.parse(document.getElementById("config").textContent);
-const $ = (id) => document.getElementById(id);
-const MAX_CHAT = 50;
-export const TOKEN_KEY = "liveshop_token";
-
-export function t(key, values = {}) {
-  const text = config.messages[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
-}
-
-export function money(minor, currency) {
-  const sign = minor < 0 ? "-" : "";
-  const abs = Math.abs(minor);
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")} ${currency}`;
-}
-
-// -- the reducer --------------------------------------------------------------------------
-
-export function applyEvent(state, event) {
-  switch (event.type) {
-    case "product.pinned": state.pinned = event.item; break;
-    case "product.unpinned":
-      if (state.pinned && state.pinned.id === event.item_id) state.pinned = null;
-      break;
-    case "showcase.updated": {
-      state.showcase = event.showcase;
-      if (state.pinned) state.pinned = event.showcase.find((i) => i.id === state.pinned.id) ?? null;
-      break;
-    }
-    case "announcement": {
-      const rest = (state.announcements ?? []).filter((a) => a.id !== event.announcement.id);
-      state.announcements = [...rest, event.announcement].slice(-5);
-      break;
-    }
-    case "session.live": case "session.updated": state.session = event.session; break;
-    case "session.ended": state.session = event.session; state.pinned = null; break;
-    case "stream.online": case "stream.offline": state.stream = event.stream; break;
-    case "chat": {
-      const { seq, ...message } = event;
-      state.chat = [...state.chat.filter((m) => m.id !== message.id), message].slice(-MAX_CHAT);
-      break;
-    }
-    case "chat.deleted": state.chat = state.chat.filter((m) => m.id !== event.id); break;
-    case "counters": state.counters = event; break;
-    default: break; // promotions: drawn by their own modules
-  }
-  return state;
-}
+import { $, TOKEN_KEY, authHeaders, config, money, newKey, reconcile, t } from "./common.js";
+import { applyEvent } from "./room_state.js";
 
 // -- drawing ------------------------------------------------------------------------------
 
@@ -323,8 +275,6 @@ async function whoAmI() {
 // -- buying: an order in this session (its live price), paid on the payment page, back here
 
 const ADDRESS_KEY = "liveshop_address";
-export const authHeaders = () => ({ authorization: `Bearer ${localStorage.getItem(TOKEN_KEY)}` });
-export const key = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 
 export function openCheckout(skuId) {
   if (!localStorage.getItem(TOKEN_KEY)) {
@@ -355,7 +305,7 @@ async function placeOrder(event) {
   localStorage.setItem(ADDRESS_KEY, JSON.stringify(address));
   const order = await fetch("/orders", {
     method: "POST",
-    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": key() },
+    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": newKey() },
     body: JSON.stringify({
       lines: [{ sku_id: $("checkout-form").dataset.sku, quantity: 1 }],
       shipping_address: address,
@@ -366,7 +316,7 @@ async function placeOrder(event) {
   const { id } = await order.json();
   const payment = await fetch(`/orders/${id}/payments`, {
     method: "POST",
-    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": key() },
+    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": newKey() },
     body: JSON.stringify({ return_url: `/live/${config.session_id}?order=${id}` }),
   });
   if (!payment.ok) { $("checkout-error").textContent = t("error.generic", { detail: await problem(payment) }); return; }

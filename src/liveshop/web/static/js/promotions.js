@@ -2,14 +2,13 @@
 // raffles from the snapshot's `promotions` and the room events (docs/protocol.md), plus a
 // Follow button for the anchor. Everything that moves money or stock goes over HTTP with a
 // fresh Idempotency-Key. live.js emits "room:snapshot" (detail = state) and "room:event"
-// (detail = {event, state}) on window; its reducer leaves `promotions` to this module.
+// (detail = {event, state}) on window; its reducer (room_state.js) keeps `state.promotions`.
 
-import { config, t, money, TOKEN_KEY, authHeaders, key } from "./live.js";
+import { $, authHeaders, config, money, newKey, t, token } from "./common.js";
 
 const ADDRESS_KEY = "liveshop_address";
 const ADDRESS_FIELDS = ["recipient", "phone", "line1", "city"];
 const MAX_COUNTDOWN = 300; // seconds: a sale's countdown is 10..300 s (flash-sales.md)
-const $ = (id) => document.getElementById(id);
 const root = $("promotions");
 
 let promotions = []; // this room's open promotions, in id order (as the server keeps them)
@@ -32,7 +31,7 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const signedIn = () => Boolean(localStorage.getItem(TOKEN_KEY));
+const signedIn = () => Boolean(token());
 
 async function problemOf(response) {
   try {
@@ -44,7 +43,7 @@ async function problemOf(response) {
 }
 
 function post(path, body) {
-  const headers = { ...authHeaders(), "idempotency-key": key() };
+  const headers = { ...authHeaders(), "idempotency-key": newKey() };
   const init = { method: "POST", headers };
   if (body !== undefined) {
     headers["content-type"] = "application/json";
@@ -74,34 +73,6 @@ function askSignIn(card) {
 }
 
 let room = null; // the room's state (live.js's): the showcase names the coupon's products
-
-// -- the reducer (mirrors liveshop.live.state for promotions) -------------------------------
-
-function put(promotion) {
-  promotions = [...promotions.filter((p) => p.id !== promotion.id), promotion]
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-function update(id, changes) {
-  promotions = promotions.map((p) => (p.id === id ? { ...p, ...changes } : p));
-}
-function remove(id) { promotions = promotions.filter((p) => p.id !== id); }
-
-function apply(event) {
-  switch (event.type) {
-    case "flash.countdown": case "flash.open": put(event.sale); break;
-    case "flash.stock": update(event.sale_id, { left: event.left }); break;
-    case "flash.sold_out": update(event.sale_id, { left: 0 }); break;
-    case "flash.closed": remove(event.sale_id); break;
-    case "coupon.drop": put(event.drop); break;
-    case "coupon.drop_ended": remove(event.drop_id); break;
-    case "red_envelope.open": put(event.envelope); break;
-    case "red_envelope.result": remove(event.result.id); break;
-    case "raffle.open": put(event.raffle); break;
-    case "raffle.closed": case "raffle.result": remove(event.raffle_id); break;
-    default: return false;
-  }
-  return true;
-}
 
 // -- flash sales ----------------------------------------------------------------------------
 
@@ -577,8 +548,7 @@ async function toggleFollow() {
 
 async function whoAmI() {
   me = null;
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) {
+  if (token()) {
     const response = await fetch("/auth/me", { headers: authHeaders() });
     if (response.ok) me = await response.json();
   }
@@ -614,8 +584,8 @@ window.addEventListener("room:event", (e) => {
   room = state;
   if (event.type === "raffle.closed") onRaffleClosed(event);
   if (event.type === "raffle.result") onRaffleResult(event);
-  if (apply(event)) {
-    state.promotions = promotions;
+  if (state.promotions !== promotions) { // the room's reducer (room_state.js) changed them
+    promotions = state.promotions;
     sync();
   }
 });

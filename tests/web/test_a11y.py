@@ -1,0 +1,163 @@
+"""An automated accessibility audit of every page, in a real browser: axe-core (from npm, a
+dev dependency; never served to users) checks the WCAG 2.1 A and AA rules it can check
+(labels, names of buttons, contrast, landmarks, ARIA use, language, ...) on the home page,
+the viewer room (phone; with its product bag and checkout open), the sandbox pay page, the
+session console, the merchant console and the admin page, each with promotions, chat and
+tables drawn. The replay is audited in tests/video (it needs a recorded show). Keyboard
+paths are tested with the features."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liveshop.deps import Runtime
+from tests.live.conftest import LiveServer, Room
+from tests.web.axe import axe_script, violations
+from tests.web.conftest import PHONE
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+@pytest.fixture
+def axe() -> Path:
+    return axe_script()
+
+
+async def _open(
+    browser: Any, url: str, token: str | None, device: dict[str, Any], ready: bool = True
+) -> Any:
+    context = await browser.new_context(**device)
+    if token:
+        script = f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
+        await context.add_init_script(script)
+    page = await context.new_page()
+    await page.goto(url)
+    if ready:
+        await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page
+
+
+def _no_violations(found: dict[str, list[str]]) -> None:
+    report = [f"{page}: {line}" for page, lines in found.items() for line in lines]
+    assert not report, "accessibility violations:\n" + "\n".join(report)
+
+
+def _key() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def _busy_room(client: Any, room: Room, runtime: Runtime) -> None:
+    """A pinned product, a flash sale counting down and a coupon drop: the cards are drawn."""
+    headers = room.anchor.headers
+    base = f"/live/sessions/{room.id}"
+    pinned = await client.post(f"{base}/pin", json={"item_id": room.item_ids[0]}, headers=headers)
+    assert pinned.status_code == 200, pinned.text
+    sale = await client.post(
+        f"{base}/flash-sales",
+        json={"item_id": room.item_ids[0], "price_minor": 4900, "quantity": 3},
+        headers={**headers, **_key()},
+    )
+    assert sale.status_code == 201, sale.text
+    valid_until = runtime.clock.now().replace(year=runtime.clock.now().year + 1)
+    template = await client.post(
+        "/coupon-templates",
+        json={
+            "title": "5 off",
+            "kind": "fixed",
+            "amount_off_minor": 500,
+            "valid_until": valid_until.isoformat(),
+            "quota": 10,
+            "session_id": room.id,
+        },
+        headers={**headers, **_key()},
+    )
+    assert template.status_code == 201, template.text
+    drop = await client.post(
+        f"{base}/coupon-drops",
+        json={"template_id": template.json()["id"], "quota": 5},
+        headers={**headers, **_key()},
+    )
+    assert drop.status_code == 201, drop.text
+
+
+async def test_the_viewer_room_and_the_console_pass_the_audit(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    runtime: Runtime,
+    axe: Path,
+) -> None:
+    await _busy_room(client, live_room, runtime)
+    fan = await make_account("fan")
+    room_url = f"{live_server.http_base}/live/{live_room.id}"
+    found: dict[str, list[str]] = {}
+    for lang in ("en", "zh-CN"):
+        home = await _open(browser, f"{live_server.http_base}/?lang={lang}", None, PHONE, False)
+        found[f"home, {lang}"] = await violations(home, axe)
+        guest = await _open(browser, f"{room_url}?lang={lang}", None, PHONE)
+        await guest.wait_for_selector("#promotions [data-kind='coupon_drop']", timeout=5_000)
+        found[f"room, guest, {lang}"] = await violations(guest, axe)
+    page = await _open(browser, f"{room_url}?lang=en", fan.token, PHONE)
+    await page.wait_for_selector("#who:not(:empty)")
+    await page.fill("#chat-input", "Is the tea still in stock?")
+    await page.press("#chat-input", "Enter")
+    await page.wait_for_selector("#chat li", timeout=5_000)
+    found["room, signed in"] = await violations(page, axe)
+    await page.click("#bag-open")
+    await page.wait_for_selector("#bag[open] #bag-items li", timeout=5_000)
+    found["room, product bag"] = await violations(page, axe)
+    await page.keyboard.press("Escape")
+    await page.click("#pinned-buy")
+    await page.wait_for_selector("#checkout[open]", timeout=5_000)
+    found["room, checkout"] = await violations(page, axe)
+    await page.fill("#ship-recipient", "Fan One")
+    await page.fill("#ship-phone", "13800000000")
+    await page.fill("#ship-line1", "88 Huaihai Rd")
+    await page.fill("#ship-city", "Hangzhou")
+    await page.press("#ship-city", "Enter")
+    await page.wait_for_selector("text=Approve payment", timeout=10_000)
+    found["sandbox pay page"] = await violations(page, axe)
+    console = await _open(
+        browser,
+        f"{live_server.http_base}/console/sessions/{live_room.id}?lang=en",
+        live_room.anchor.token,
+        DESKTOP,
+    )
+    await console.wait_for_selector("#promotions li", timeout=5_000)
+    found["console"] = await violations(console, axe)
+    _no_violations(found)
+
+
+async def test_the_merchant_console_and_the_admin_page_pass_the_audit(
+    browser: Any,
+    live_server: LiveServer,
+    live_room: Room,
+    client: Any,
+    make_account: Any,
+    axe: Path,
+) -> None:
+    admin, merchant = await make_account("admin"), await make_account("merchant")
+    added = await client.post(
+        f"/admin/merchants/{live_room.shop.merchant_id}/members",
+        json={"account_id": merchant.id, "role": "staff"},
+        headers=admin.headers,
+    )
+    assert added.status_code == 204, added.text
+    found: dict[str, list[str]] = {}
+    for path, token, what in (
+        ("/console/merchant", merchant.token, "#products tr, #products li"),
+        ("/console/admin", admin.token, "#accounts tr, #accounts li"),
+    ):
+        page = await _open(browser, f"{live_server.http_base}{path}?lang=en", token, DESKTOP)
+        await page.wait_for_selector(what, timeout=10_000)
+        found[path] = await violations(page, axe)
+    _no_violations(found)
