@@ -149,3 +149,40 @@ async def test_snapshot_plus_events_in_the_page_equals_a_fresh_snapshot(
     assert twice == fresh
     assert once == python
     assert late.first["seq"] >= last["seq"]
+
+
+async def test_the_pages_shared_helpers_keep_money_exact_and_focus_in_place(
+    browser: Any, live_server: LiveServer, live_room: Room
+) -> None:
+    page = await (await browser.new_context(**PHONE)).new_page()
+    await page.goto(f"{live_server.http_base}/live/{live_room.id}?lang=en")
+    results = await page.evaluate(
+        """async () => {
+      const { toMinor, money, reconcile } = await import("/static/js/common.js");
+      const prices = ["49", "49.9", "49,90", " 0.05 ", "19.999", "-1", "1e3", "", "abc"];
+      const list = document.createElement("ul");
+      document.body.append(list);
+      const make = (item) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.textContent = item;
+        li.append(button);
+        return li;
+      };
+      reconcile(list, ["a", "b", "c"], (x) => x, make);
+      list.children[1].firstChild.focus();
+      reconcile(list, ["z", "a", "b", "c"], (x) => x, make);  // one arrives on top
+      const kept = document.activeElement.textContent;
+      reconcile(list, ["b", "a"], (x) => x, make);  // two go, two swap
+      return {
+        minor: prices.map(toMinor),
+        money: [money(4990, "CNY"), money(-5, "CNY"), money(0, "USD")],
+        kept,
+        order: [...list.children].map((li) => li.textContent),
+      };
+    }"""
+    )
+    assert results["minor"] == [4900, 4990, 4990, 5, None, None, None, None, None]
+    assert results["money"] == ["49.90 CNY", "-0.05 CNY", "0.00 USD"]
+    assert results["kept"] == "b"
+    assert results["order"] == ["b", "a"]

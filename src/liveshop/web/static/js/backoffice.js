@@ -2,17 +2,10 @@
 // the signed-in user's token (the API decides what the user may see and do). Commands that
 // move money or stock carry an Idempotency-Key; a problem's `code` becomes a readable message.
 
-const config = JSON.parse(document.getElementById("config").textContent);
-const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = "liveshop_token";
+import { $, TOKEN_KEY, authHeaders, config, decimal, money, newKey, t, toMinor, token } from "./common.js";
 
-const t = (key, values = {}) =>
-  (config.messages[key] ?? key).replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 // The translated name of a code (a status, a movement kind); the code itself when unknown.
 const named = (prefix, code) => config.messages[`${prefix}.${code}`] ?? code;
-const decimal = (minor) =>
-  `${minor < 0 ? "-" : ""}${Math.floor(Math.abs(minor) / 100)}.${String(Math.abs(minor) % 100).padStart(2, "0")}`;
-const money = (minor, currency) => `${decimal(minor)} ${currency}`;
 const shortId = (id) => id.slice(-8);
 const when = (iso) => (iso ? new Date(iso).toLocaleString(config.lang) : "");
 const signed = (n) => (n > 0 ? `+${n}` : String(n));
@@ -30,7 +23,7 @@ class Problem extends Error {
 async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
-    headers: { authorization: `Bearer ${localStorage.getItem(TOKEN_KEY)}`, "content-type": "application/json", ...(options.headers ?? {}) },
+    headers: { ...authHeaders(), "content-type": "application/json", ...(options.headers ?? {}) },
   });
   if (!response.ok) {
     let body = {};
@@ -50,7 +43,6 @@ function errorText(error) {
   return t("office.error.generic", { detail: error.message });
 }
 
-const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 
 // One Idempotency-Key per intended command: sending the same command again (a retry after a
 // network error, a second click) reuses its key, so the server applies it once; once it
@@ -505,13 +497,6 @@ async function admin() {
   }));
 }
 
-// "99.9" / "99.90" -> 9990, exactly (no floating point); null when it is not a price
-export function toMinor(text) {
-  const match = /^\s*(\d{1,10})(?:[.,](\d{1,2}))?\s*$/.exec(text);
-  if (!match) return null;
-  return Number(match[1]) * 100 + Number((match[2] ?? "0").padEnd(2, "0"));
-}
-
 function forms() {
   if (config.kind !== "merchant") return;
   $("new-product").addEventListener("submit", async (event) => {
@@ -592,8 +577,7 @@ async function load() {
 }
 
 async function whoAmI() {
-  const token = localStorage.getItem(TOKEN_KEY);
-  const response = token ? await fetch("/auth/me", { headers: { authorization: `Bearer ${token}` } }) : null;
+  const response = token() ? await fetch("/auth/me", { headers: authHeaders() }) : null;
   const me = response && response.ok ? await response.json() : null;
   state.me = me;
   $("signin").hidden = Boolean(me);

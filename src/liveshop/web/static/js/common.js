@@ -14,16 +14,18 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
-// 4990, "CNY" -> "49.90 CNY" (integer minor units, no floating point)
-export function money(minor, currency) {
-  const sign = minor < 0 ? "-" : "";
+// 4990 -> "49.90" (integer minor units, no floating point)
+export function decimal(minor) {
   const abs = Math.abs(minor);
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")} ${currency}`;
+  return `${minor < 0 ? "-" : ""}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
 }
 
-// "49", "49.9", "49.90" -> 4990 (exact: no floating point); null when not a price
+// 4990, "CNY" -> "49.90 CNY"
+export const money = (minor, currency) => `${decimal(minor)} ${currency}`;
+
+// "49", "49.9", "49.90", "49,90" -> 4990 (exact: no floating point); null when not a price
 export function toMinor(text) {
-  const match = /^(\d{1,10})(?:\.(\d{1,2}))?$/.exec(String(text).trim());
+  const match = /^(\d{1,10})(?:[.,](\d{1,2}))?$/.exec(String(text).trim());
   if (!match) return null;
   return Number(match[1]) * 100 + Number((match[2] ?? "").padEnd(2, "0"));
 }
