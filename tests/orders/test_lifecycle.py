@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from liveshop.inventory import service as inventory
 from liveshop.orders import scheduled
@@ -157,3 +158,36 @@ async def test_sweeper_releases_reservations_of_orders_in_time_only(
     assert (await client.get(f"/orders/{later['id']}", headers=fan.headers)).json()[
         "status"
     ] == "pending_payment"
+
+
+async def test_a_merchant_reads_its_orders_history_and_refunds_only(
+    runtime: Any, client: Any, make_account: Any
+) -> None:
+    """An order's status changes and refunds (the merchant console's order detail) keep the
+    merchant API's scope: another merchant's order is a 404, a fan is refused."""
+    merchant, other, fan = (
+        await make_account("merchant"),
+        await make_account("merchant"),
+        await make_account("fan"),
+    )
+    shop = await make_shop(runtime, owner_id=merchant.id)
+    order = await place_order(client, fan, shop.sku_ids[0])
+    paid = await pay(client, runtime, fan, order["id"])
+    refund = await client.post(
+        f"/merchant/orders/{paid['id']}/refunds",
+        json={"amount_minor": 500, "reason": "goodwill"},
+        headers={**merchant.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert refund.status_code == 201, refund.text
+    base = f"/merchant/orders/{paid['id']}"
+    history = await client.get(f"{base}/history", headers=merchant.headers)
+    assert history.status_code == 200, history.text
+    assert [(h["from_status"], h["to_status"]) for h in history.json()] == [
+        (None, "pending_payment"),
+        ("pending_payment", "paid"),
+    ]
+    refunds = await client.get(f"{base}/refunds", headers=merchant.headers)
+    assert [(r["amount_minor"], r["reason"]) for r in refunds.json()] == [(500, "goodwill")]
+    for path in (f"{base}/history", f"{base}/refunds"):
+        assert (await client.get(path, headers=other.headers)).json()["code"] == "order.not_found"
+        assert (await client.get(path, headers=fan.headers)).status_code == 403

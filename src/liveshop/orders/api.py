@@ -122,6 +122,10 @@ async def get_my_order_history(
     order_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> list[StatusChangeOut]:
     await orders.get_or_raise(session, order_id=order_id, buyer_id=principal.account_id)
+    return await _history_out(session, order_id)
+
+
+async def _history_out(session: AsyncSession, order_id: str) -> list[StatusChangeOut]:
     return [
         StatusChangeOut(
             from_status=h.from_status,
@@ -208,6 +212,16 @@ async def get_merchant_order(
     scope = await merchant_scope(session, principal)
     order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
     return await orders.to_out(session, order)
+
+
+@router.get("/merchant/orders/{order_id}/history", response_model=list[StatusChangeOut])
+async def get_merchant_order_history(
+    order_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> list[StatusChangeOut]:
+    """The order's status changes, oldest first, with who made each and why."""
+    scope = await merchant_scope(session, principal)
+    await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
+    return await _history_out(session, order_id)
 
 
 @router.post("/merchant/orders/{order_id}/ship", response_model=OrderOut)

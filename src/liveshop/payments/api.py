@@ -79,6 +79,16 @@ async def list_payments(
     ]
 
 
+@router.get("/merchant/orders/{order_id}/refunds", response_model=list[RefundOut])
+async def list_refunds(
+    order_id: str, principal: CurrentPrincipal, session: SessionDep
+) -> list[RefundOut]:
+    """The order's refunds, oldest first (the merchant's own orders; others' are a 404)."""
+    scope = await merchant_scope(session, principal)
+    await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
+    return [payments.refund_out(r) for r in await payments.list_refunds(session, order_id=order_id)]
+
+
 @router.post("/merchant/orders/{order_id}/refunds", status_code=201, response_model=RefundOut)
 async def refund_order(
     order_id: str,

@@ -88,6 +88,13 @@ async def list_for_order(session: AsyncSession, *, order_id: str) -> list[Paymen
     return list(result.scalars())
 
 
+async def list_refunds(session: AsyncSession, *, order_id: str) -> list[Refund]:
+    result = await session.execute(
+        select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
+    )
+    return list(result.scalars())
+
+
 async def apply_event(
     session: AsyncSession, *, provider: PaymentProvider, event: ProviderEvent, now: datetime
 ) -> str:

@@ -275,9 +275,11 @@ function actor(actorId, order) {
 
 // The order's detail under the orders table: facts, lines, status history, refunds.
 async function showOrder(id, { focus = true } = {}) {
-  let order, activity;
+  let order, history, refunds;
   try {
-    [order, activity] = await Promise.all([api(`/merchant/orders/${id}`), api(`/console/merchant/orders/${id}/activity`)]);
+    [order, history, refunds] = await Promise.all(
+      [`/merchant/orders/${id}`, `/merchant/orders/${id}/history`, `/merchant/orders/${id}/refunds`].map((path) => api(path)),
+    );
   } catch (error) {
     $("error").textContent = errorText(error);
     return;
@@ -313,12 +315,12 @@ async function showOrder(id, { focus = true } = {}) {
   fill("od-lines", order.lines.map((l) => [
     l.title, l.sku_code, money(l.unit_price_minor, c), l.quantity, money(l.line_total_minor, c),
   ]));
-  fill("od-history", activity.history.map((h) => [
+  fill("od-history", history.map((h) => [
     when(h.created_at),
     `${h.from_status ? `${named("office.order_status", h.from_status)} → ` : ""}${named("office.order_status", h.to_status)}`,
     actor(h.actor_id, order), h.note,
   ]));
-  fill("od-refunds", activity.refunds.map((r) => [
+  fill("od-refunds", refunds.map((r) => [
     when(r.created_at), money(r.amount_minor, r.currency), money(r.card_minor, r.currency),
     money(r.wallet_minor, r.currency), named("office.refund_status", r.status), r.reason,
   ]));
