@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from array import array
 
+import orjson
 import pytest
 
 from liveshop.benchmarks.flash_clients import (
+    BUY_BODY,
     BadResponse,
     chunks,
     parse_response,
@@ -28,6 +30,8 @@ from liveshop.benchmarks.flash_report import (
     summary,
     targets,
 )
+from liveshop.promotions.flash_schemas import BuyIn
+from liveshop.simulate import talk
 
 
 def test_percentile_nearest_rank() -> None:
@@ -204,6 +208,12 @@ def test_request_bytes_and_problem_code() -> None:
     assert problem_code(b'{"code":"flash.sold_out","status":409}') == "flash.sold_out"
     assert problem_code(b"not json") == ""
     assert problem_code(b"[1]") == ""
+
+
+def test_a_buy_is_what_the_simulated_fans_send() -> None:
+    assert orjson.loads(BUY_BODY) == talk.flash_buy_body(quantity=1)
+    buy = BuyIn.model_validate_json(BUY_BODY)
+    assert buy.quantity == 1 and buy.shipping_address.city == talk.ADDRESS["city"]
 
 
 def test_split_and_chunks() -> None:

@@ -1,5 +1,6 @@
-"""The demo's simulated audience against a real server: viewers come and go, talkers chat,
-like, follow and buy the pinned product (paid on the sandbox), with no errors."""
+"""The demo's simulated audience against a real server: viewers come and go, talkers chat
+about the pinned product (``simulate.talk``), like, follow and buy it (paid on the sandbox),
+with no errors."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from typing import Any
 import pytest
 
 from liveshop.deps import Runtime
+from liveshop.simulate import talk
 from liveshop.simulate.crowd import Crowd, run
-from tests.live.conftest import LiveServer, Room, live_room, live_server
+from tests.live.conftest import LiveServer, Room, live_room, live_server, open_room
 
 pytestmark = pytest.mark.usefixtures("backend")
-__all__ = ["live_room", "live_server"]
+__all__ = ["live_room", "live_server", "open_room"]
 
 
 async def test_a_small_crowd_watches_talks_likes_follows_and_buys(
-    live_server: LiveServer, live_room: Room, client: Any, runtime: Runtime
+    live_server: LiveServer, live_room: Room, client: Any, runtime: Runtime, open_room: Any
 ) -> None:
     pinned = await client.post(
         f"/live/sessions/{live_room.id}/pin",
@@ -44,3 +46,13 @@ async def test_a_small_crowd_watches_talks_likes_follows_and_buys(
     fans = (await client.get(f"/anchors/{live_room.anchor.id}")).json()
     assert fans["followers_count"] == tally.follows  # each talker follows at most once
     assert tally.follows >= 1
+
+    # what they said: greetings, and talk about the pinned product by name
+    state = (await client.get(f"/live/sessions/{live_room.id}/state")).json()
+    title = talk.title_of(state["pinned"])
+    viewer = await open_room(live_room.id)
+    said = [m["text"] for m in viewer.first["snapshot"]["chat"]]
+    assert said
+    talked = [text for text in said if text not in talk.GREETINGS]
+    assert talked and all(title in text for text in talked), (title, said)
+    assert all(any(text == p.format(title=title) for p in talk.PHRASES) for text in talked)

@@ -11,7 +11,8 @@ Commands come over a ``multiprocessing`` pipe and each gets one reply:
 
 - ``("connect",)`` -> ``("connected", opened, {error: count})``;
 - ``("race", start_ns)`` -> ``("race", stats)``: every buyer of the worker buys once (one unit,
-  its own ``Idempotency-Key``), the connections taking the next buyer as soon as they are free;
+  its own ``Idempotency-Key``, the body the simulator's fans send: ``simulate.talk``), the
+  connections taking the next buyer as soon as they are free;
 - ``("burst", start_ns, count, kind)`` -> ``("burst", stats)``: ``count`` requests, ``kind``
   ``"soldout"`` (new buys of buyers the race turned away) or ``"healthz"`` (``GET /healthz``
   with the same headers);
@@ -40,17 +41,9 @@ from typing import Any, cast
 
 import orjson
 
-ADDRESS = {
-    "recipient": "Bench Buyer",
-    "phone": "+86 138 0000 0000",
-    "line1": "1 Longjing Road",
-    "city": "Hangzhou",
-    "region": "Zhejiang",
-    "country": "CN",
-    "latitude": 30.2741,
-    "longitude": 120.1551,
-}
-BUY_BODY = orjson.dumps({"quantity": 1, "shipping_address": ADDRESS})
+from liveshop.simulate.talk import flash_buy_body
+
+BUY_BODY = orjson.dumps(flash_buy_body(quantity=1))  # what the demo's simulated fans send
 SOLD_OUT = "flash.sold_out"
 MAX_RESENDS = 3
 PROGRESS_EVERY = 0.5  # seconds between progress reports of a phase

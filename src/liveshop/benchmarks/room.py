@@ -3,11 +3,13 @@
 For each hub mode (``batched``, then ``naive``: one frame per message, each socket awaited in
 turn) a fresh server subprocess is started on its own SQLite database with the demo data, and:
 
-1. ~20 signed-in chatters join the demo live session (they send chat and like batches later);
+1. ~20 chatters, signed up as the simulator's fans (``simulate.talk.sign_in``), join the demo
+   live session (later they chat about its products and like, as the simulator's fans do);
 2. the server's RSS is read, N viewers join (spread over worker processes), stay idle a couple
    of seconds, and the RSS is read again: the difference over N is the memory per connection;
 3. the chatters start, a warm-up passes, then during the measurement window the viewers count
-   every event they receive and a sample of them records chat latency (send -> receive);
+   every event they receive and a sample of them records chat latency (send -> receive, from
+   the send time each line is stamped with: ``simulate.talk.stamp``);
    the server's CPU time is read from ``/proc`` at both ends of the window.
 
 The report is described in docs/performance.md ("Room fan-out").
@@ -15,6 +17,7 @@ The report is described in docs/performance.md ("Room fan-out").
 
 from __future__ import annotations
 
+import asyncio
 import math
 import multiprocessing
 import os
@@ -36,6 +39,7 @@ import httpx
 
 from liveshop.benchmarks import server as bench_server
 from liveshop.benchmarks.room_clients import ChatterJob, ViewerJob, chatter_worker, viewer_worker
+from liveshop.simulate import talk
 
 Mode = Literal["batched", "naive"]
 
@@ -53,7 +57,7 @@ def percentile(values: Sequence[int] | Sequence[float], q: float) -> float | Non
 
 
 VIEWERS_PER_WORKER = 2500
-DEMO_FANS = ("fan1", "fan2", "fan3")
+CHATTER_EMAILS = "bench-chatter"  # bench-chatter-<i>@demo.liveshop.dev
 Say = Callable[[str], None]
 
 
@@ -63,8 +67,8 @@ class RoomBenchConfig:
     seconds: float = 15.0
     slow_pct: float = 0.0
     chat_rate: float = 100.0
-    like_rate: float = 1000.0
-    like_batch: int = 50
+    like_rate: float = 1000.0  # kept whatever the bursts' sizes
+    like_batch: int = 50  # the largest like burst; the simulator's bursts are 1-20 likes
     chatters: int = 20
     warmup: float = 3.0
     idle: float = 2.0
@@ -164,28 +168,16 @@ def _find_live_session(server: bench_server.Server, db_path: Path) -> str:
 
 
 def _chatter_tokens(server: bench_server.Server, count: int) -> list[str]:
-    """Sign in the demo fans and sign up more bench accounts until there are ``count``."""
-    from liveshop.seed import DEMO_PASSWORD, demo_email
+    """``count`` simulated fans signed in (signed up, on the bench's fresh database) the way
+    the demo's crowd signs its talkers in. One at a time, as the crowd does: concurrent
+    password hashes (64 MiB each, in threads) would leave the server's heap larger before the
+    viewers join and make the memory per connection read low."""
 
-    tokens: list[str] = []
-    with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        for name in DEMO_FANS[:count]:
-            body = {"email": demo_email(name), "password": DEMO_PASSWORD}
-            response = http.post("/auth/signin", json=body)
-            response.raise_for_status()
-            tokens.append(response.json()["token"])
-        for i in range(len(tokens), count):
-            response = http.post(
-                "/auth/signup",
-                json={
-                    "email": demo_email(f"bench-chatter-{i}"),
-                    "password": "bench-chatter-password",
-                    "display_name": f"Bench chatter {i}",
-                },
-            )
-            response.raise_for_status()
-            tokens.append(response.json()["token"])
-    return tokens
+    async def sign_in() -> list[str]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+            return [await talk.sign_in(http, i, prefix=CHATTER_EMAILS) for i in range(count)]
+
+    return asyncio.run(sign_in())
 
 
 def _server_settings(mode: Mode, cfg: RoomBenchConfig) -> dict[str, str]:
@@ -195,6 +187,8 @@ def _server_settings(mode: Mode, cfg: RoomBenchConfig) -> dict[str, str]:
         "LIVESHOP_CHAT_RATE_PER_SECOND": "10000",
         "LIVESHOP_CHAT_BURST": "10000",
         "LIVESHOP_CHAT_DUPLICATE_WINDOW_SECONDS": "0",
+        # every chatter's sign-in attempt comes from 127.0.0.1 (the first one of each is a 401)
+        "LIVESHOP_SIGNIN_MAX_ATTEMPTS_PER_IP": "10000",
     }
 
 

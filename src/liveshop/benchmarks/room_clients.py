@@ -12,8 +12,11 @@ orchestrator (``benchmarks/room.py``) over a ``multiprocessing`` pipe, and repor
 Viewers use the minimal client of ``room_wire`` (the ``websockets`` client costs too much CPU
 per message for 10,000 viewers on the server's own cores); the ~20 chatters use ``websockets``.
 
-Chat texts carry the send time (``bench <time.time_ns()>``), so a viewer computes the delivery
-latency on receipt: the clock is the same, every process runs on this machine.
+The chatters behave as the demo's simulated fans do (``liveshop.simulate.talk``): they chat
+about the pinned or a showcase product of the snapshot they got on joining, and like in bursts
+of taps. Each chat line carries its send time (``talk.stamp``: ``"<line> ·<time.time_ns()>"``),
+so a viewer computes the delivery latency on receipt (``talk.read_stamp``): the clock is the
+same, every process runs on this machine.
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ from websockets.exceptions import ConnectionClosed
 
 from liveshop.benchmarks import room_wire as wire
 from liveshop.benchmarks.room_wire import WireClient
+from liveshop.simulate import talk
 
-CHAT_PREFIX = "bench "
 _EVENT = b'"type":'
 _CHAT = (b'"type":"chat"', b'"type": "chat"')  # orjson (batched) / json.dumps (naive)
 _ERROR = (b'{"type":"error"', b'{"type": "error"')
+_PRODUCT = b'"product.'  # product.pinned / product.unpinned: what the chatters talk about
 MAX_LATENCY_SAMPLES = 300_000  # per worker; a uniform sample is kept beyond this
 # A slow reader (a phone on a bad network) stops reading after the snapshot. Its kernel
 # receive buffer is small and its segments are a real network's, not loopback's 64 KB (which
@@ -144,9 +148,10 @@ class _Viewer:
         if self.sample and chat:
             now = time.time_ns()
             for event in orjson.loads(data).get("events", ()):
-                text = event.get("text")
-                if event.get("type") == "chat" and str(text).startswith(CHAT_PREFIX):
-                    owner.record((now - int(text[len(CHAT_PREFIX) :])) // 1000)
+                if event.get("type") == "chat":
+                    sent = talk.read_stamp(str(event.get("text")))
+                    if sent is not None:
+                        owner.record((now - sent) // 1000)
 
 
 class _Viewers:
@@ -303,9 +308,10 @@ class ChatterJob:
     url: str
     tokens: tuple[str, ...]
     chat_rate: float  # chat messages per second, over all chatters
-    like_rate: float  # likes per second (sent in batches of ``like_batch``)
-    like_batch: int
+    like_rate: float  # likes per second, over all chatters, whatever the bursts' sizes
+    like_batch: int  # the largest burst (the simulator's bursts are 1-20 likes)
     compression: bool
+    seed: int = 0  # what is said and the bursts' sizes (the same every run)
 
 
 class _Chatters:
@@ -314,40 +320,49 @@ class _Chatters:
         self.commands = commands
         self.conn = conn
         self.sockets: list[ClientConnection] = []
+        self.rooms: list[dict[str, Any]] = []  # each chatter's snapshot: showcase and pinned
         self.chats = 0
         self.likes = 0
         self.errors: Counter[str] = Counter()
         self.closed: Counter[int] = Counter()
 
-    async def read(self, ws: ClientConnection) -> None:
+    async def read(self, ws: ClientConnection, room: dict[str, Any]) -> None:
         try:
             while True:
                 data = await ws.recv(decode=False)
                 if data.startswith(_ERROR):
                     self.errors[str(orjson.loads(data).get("code"))] += 1
+                elif _PRODUCT in data:
+                    for event in orjson.loads(data).get("events", ()):
+                        talk.follow(room, event)
         except ConnectionClosed as exc:
             self.closed[close_code(exc)] += 1
 
     async def send_loop(self) -> None:
+        """``chat_rate`` stamped lines and ``like_rate`` likes a second, spread over the
+        chatters. Likes go in the simulator's bursts (``talk.like_burst``, at most
+        ``like_batch``): as many bursts are sent as keep the total at ``like_rate``."""
         job = self.job
-        like = orjson.dumps({"type": "like", "count": job.like_batch}).decode()
-        like_messages_rate = job.like_rate / job.like_batch if job.like_batch else 0.0
+        rng = random.Random(job.seed)
         start = time.perf_counter()
-        chats = likes = 0
+        chats = likes = bursts = 0
         n = len(self.sockets)
         while True:
             elapsed = time.perf_counter() - start
             for _ in range(int(elapsed * job.chat_rate) - chats):
-                text = f"{CHAT_PREFIX}{time.time_ns()}"
-                await self.sockets[chats % n].send(
-                    orjson.dumps({"type": "chat", "text": text}).decode()
-                )
+                i = chats % n
+                said = talk.line(rng, talk.subject(rng, self.rooms[i]))
+                text = talk.stamp(said, time.time_ns())
+                await self.sockets[i].send(orjson.dumps({"type": "chat", "text": text}).decode())
                 chats += 1
                 self.chats += 1
-            for _ in range(int(elapsed * like_messages_rate) - likes):
-                await self.sockets[(likes * 7 + 3) % n].send(like)
-                likes += 1
-                self.likes += job.like_batch
+            while job.like_batch > 0 and likes < int(elapsed * job.like_rate):
+                count = talk.like_burst(rng, job.like_batch)
+                like = orjson.dumps({"type": "like", "count": count}).decode()
+                await self.sockets[(bursts * 7 + 3) % n].send(like)
+                bursts += 1
+                likes += count
+                self.likes += count
             await asyncio.sleep(0.005)
 
     def counts(self) -> dict[str, Any]:
@@ -368,8 +383,10 @@ class _Chatters:
             first = await asyncio.wait_for(ws.recv(decode=False), 60)
             if not first.startswith(b'{"type":"snapshot"'):
                 raise RuntimeError(f"chatter: expected a snapshot, got {first[:200]!r}")
+            room: dict[str, Any] = orjson.loads(first).get("snapshot") or {}
             self.sockets.append(ws)
-            readers.append(asyncio.create_task(self.read(ws)))
+            self.rooms.append(room)
+            readers.append(asyncio.create_task(self.read(ws, room)))
         self.conn.send(("connected", len(self.sockets)))
         sender: asyncio.Task[None] | None = None
         while True:

@@ -1,6 +1,7 @@
 """The demo's audience: simulated viewers who come and go, chat about the products, like,
 follow the anchor and now and then buy the product being explained — all through the public
-WebSocket and HTTP APIs, as people's phones would.
+WebSocket and HTTP APIs, as people's phones would. What a fan says, how many likes a burst
+sends, the address and the sign-in are ``simulate/talk.py``'s, which the benchmarks share.
 
 ``liveshop demo --viewers N`` runs :func:`run` next to the server (about ``N`` viewers at a
 time, a tenth of them signed in and talking); the tests run a small crowd for a few seconds.
@@ -20,26 +21,9 @@ import orjson
 import structlog
 from websockets.asyncio.client import connect
 
-from liveshop.seed import DEMO_PASSWORD
-from liveshop.simulate.promotions import ADDRESS
+from liveshop.simulate import talk
 
 log = structlog.get_logger(__name__)
-
-PHRASES = (
-    "Is the {title} still in stock?",
-    "How big is the {title}?",
-    "Just bought the {title}!",
-    "Does the {title} ship to Chengdu?",
-    "{title} looks great on camera",
-    "Any coupon for the {title}?",
-    "Second time buying the {title}, love it",
-    "Can you show the {title} again?",
-    "这个{title}怎么卖？",
-    "{title} 有优惠吗？",
-    "主播能再讲一下{title}吗",
-    "已下单 {title}，期待！",
-)
-GREETINGS = ("Hi everyone!", "First time here", "大家好", "Hello from Hangzhou", "666")
 
 
 @dataclass
@@ -68,18 +52,6 @@ class Tally:
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
-
-
-async def _token(http: httpx.AsyncClient, i: int) -> str:
-    email = f"crowd-{i}@demo.liveshop.dev"
-    r = await http.post("/auth/signin", json={"email": email, "password": DEMO_PASSWORD})
-    if r.status_code == 401:
-        r = await http.post(
-            "/auth/signup",
-            json={"email": email, "password": DEMO_PASSWORD, "display_name": f"Fan {i:03d}"},
-        )
-    r.raise_for_status()
-    return str(r.json()["token"])
 
 
 class _Viewer:
@@ -119,10 +91,7 @@ class _Viewer:
         async for raw in ws:
             message = orjson.loads(raw)
             for event in message.get("events", ()):
-                if event.get("type") == "product.pinned":
-                    self.state["pinned"] = event["item"]
-                elif event.get("type") == "product.unpinned":
-                    self.state["pinned"] = None
+                talk.follow(self.state, event)
 
     async def _talk(self, ws: Any, http: httpx.AsyncClient) -> None:
         assert self.token is not None
@@ -132,16 +101,16 @@ class _Viewer:
             r = await http.post(f"/anchors/{anchor}/follow", headers=auth)
             if r.status_code == 201:  # a new follower (200: followed already)
                 self.tally.follows += 1
-        await ws.send(orjson.dumps({"type": "chat", "text": self.rng.choice(GREETINGS)}).decode())
+        greeting = talk.greeting(self.rng)
+        await ws.send(orjson.dumps({"type": "chat", "text": greeting}).decode())
         self.tally.chats += 1
         while True:
             await asyncio.sleep(self.rng.uniform(*self.crowd.chat_every))
-            likes = self.rng.randint(1, 20)
+            likes = talk.like_burst(self.rng)
             await ws.send(orjson.dumps({"type": "like", "count": likes}).decode())
             self.tally.likes += likes
-            item = self.state.get("pinned") or self.rng.choice(self.state.get("showcase") or [{}])
-            title = str(item.get("title", "tea")).split(",")[0][:40]
-            text = self.rng.choice(PHRASES).format(title=title)
+            item = talk.subject(self.rng, self.state)
+            text = talk.line(self.rng, item)
             await ws.send(orjson.dumps({"type": "chat", "text": text}).decode())
             self.tally.chats += 1
             if item.get("sku_id") and self.rng.random() < self.crowd.buy_chance:
@@ -150,11 +119,7 @@ class _Viewer:
     async def _buy(self, http: httpx.AsyncClient, auth: dict[str, str], sku_id: str) -> None:
         order = await http.post(
             "/orders",
-            json={
-                "lines": [{"sku_id": sku_id, "quantity": 1}],
-                "shipping_address": ADDRESS,
-                "live_session_id": self.session_id,
-            },
+            json=talk.order_body(sku_id, self.session_id),
             headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
         )
         if order.status_code != 201:
@@ -185,7 +150,8 @@ async def run(crowd: Crowd, *, seconds: float | None = None, tally: Tally | None
         if not live:
             raise RuntimeError("no live session: run `liveshop db seed-demo`")
         session_id = live[0]["id"]
-        tokens = [await _token(http, i) for i in range(min(crowd.talkers, crowd.viewers))]
+        talkers = min(crowd.talkers, crowd.viewers)
+        tokens = [await talk.sign_in(http, i, prefix="crowd") for i in range(talkers)]
         free = list(tokens)
         running: set[asyncio.Task[None]] = set()
 

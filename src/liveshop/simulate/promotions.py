@@ -17,15 +17,9 @@ import httpx
 import structlog
 
 from liveshop.seed import DEMO_PASSWORD, demo_email
+from liveshop.simulate.talk import flash_buy_body
 
 log = structlog.get_logger(__name__)
-
-ADDRESS = {
-    "recipient": "Demo Fan",
-    "phone": "+86 138 0000 0000",
-    "line1": "1 West Lake Road",
-    "city": "Hangzhou",
-}
 
 
 ENVELOPE_MINOR = 888
@@ -201,7 +195,7 @@ async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycl
         for fan in fans:
             r = await http.post(
                 f"/flash-sales/{cycle.flash_sale_id}/buy",
-                json={"shipping_address": ADDRESS},
+                json=flash_buy_body(),
                 headers=_auth(fan, key=True),
             )
             cycle.bought += r.status_code == 201
