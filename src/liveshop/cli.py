@@ -344,7 +344,10 @@ def bench_room(
     ] = False,
     chat_rate: Annotated[float, typer.Option(help="Chat messages per second.")] = 100.0,
     like_rate: Annotated[float, typer.Option(help="Likes per second (in batches).")] = 1000.0,
-    like_batch: Annotated[int, typer.Option(help="Likes per like message (1-50).")] = 50,
+    like_batch: Annotated[
+        int,
+        typer.Option(help="The largest like burst; the simulated fans send 1-20 likes a message."),
+    ] = 50,
     chatters: Annotated[int, typer.Option(help="Signed-in chatters sending them.")] = 20,
     warmup: Annotated[float, typer.Option(help="Seconds of load before measuring.")] = 3.0,
     workers: Annotated[int, typer.Option(help="Viewer processes (0: one per 2,500 viewers).")] = 0,
