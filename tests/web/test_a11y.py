@@ -53,8 +53,9 @@ def _key() -> dict[str, str]:
     return {"Idempotency-Key": uuid.uuid4().hex}
 
 
-async def _busy_room(client: Any, room: Room, runtime: Runtime) -> None:
-    """A pinned product, a flash sale counting down and a coupon drop: the cards are drawn."""
+async def _busy_room(client: Any, room: Room, runtime: Runtime) -> str:
+    """A pinned product, a flash sale counting down and a coupon drop: the cards are drawn.
+    Returns the coupon template (for another drop)."""
     headers = room.anchor.headers
     base = f"/live/sessions/{room.id}"
     pinned = await client.post(f"{base}/pin", json={"item_id": room.item_ids[0]}, headers=headers)
@@ -85,6 +86,7 @@ async def _busy_room(client: Any, room: Room, runtime: Runtime) -> None:
         headers={**headers, **_key()},
     )
     assert drop.status_code == 201, drop.text
+    return str(template.json()["id"])
 
 
 async def test_the_viewer_room_and_the_console_pass_the_audit(
@@ -96,7 +98,7 @@ async def test_the_viewer_room_and_the_console_pass_the_audit(
     runtime: Runtime,
     axe: Path,
 ) -> None:
-    await _busy_room(client, live_room, runtime)
+    template_id = await _busy_room(client, live_room, runtime)
     fan = await make_account("fan")
     room_url = f"{live_server.http_base}/live/{live_room.id}"
     found: dict[str, list[str]] = {}
@@ -112,6 +114,15 @@ async def test_the_viewer_room_and_the_console_pass_the_audit(
     await page.press("#chat-input", "Enter")
     await page.wait_for_selector("#chat li", timeout=5_000)
     found["room, signed in"] = await violations(page, axe)
+    drop = await client.post(
+        f"/live/sessions/{live_room.id}/coupon-drops",
+        json={"template_id": template_id, "quota": 3},
+        headers={**live_room.anchor.headers, **_key()},
+    )
+    assert drop.status_code == 201, drop.text
+    await page.wait_for_selector("#coupon-popup:not([hidden])", timeout=5_000)
+    await page.wait_for_function("document.getAnimations().every((a) => a.playState !== 'running')")
+    found["room, coupon popup"] = await violations(page, axe)
     await page.click("#bag-open")
     await page.wait_for_selector("#bag[open] #bag-items li", timeout=5_000)
     found["room, product bag"] = await violations(page, axe)

@@ -102,11 +102,14 @@ async def test_a_viewer_sees_a_flash_sale_count_down_open_and_buys_and_pays_it(
     orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
     assert [(o["status"], o["total_minor"]) for o in orders] == [("paid", 4900)]
 
-    # The saved address is used next time: one per fan, so the second buy is refused.
-    await page.get_by_role("button", name="Grab it").click()
+    # The saved address is used next time: one per fan, so the second buy is refused. From
+    # the keyboard: the button is disabled while the request is out, then has the focus back.
+    await page.get_by_role("button", name="Grab it").focus()
+    await page.keyboard.press("Enter")
     await page.wait_for_selector(
         f"{card} .promo-msg:has-text('You already bought your limit')", timeout=5_000
     )
+    assert await page.evaluate("document.activeElement.textContent") == "Grab it"
 
 
 async def test_a_fan_waits_in_line_for_a_sold_out_sale_and_pays_the_unit_that_came_back(
@@ -215,14 +218,27 @@ async def test_a_viewer_claims_a_coupon_from_a_drop(
     card = f"{COUPON}[data-id='{drop.json()['id']}']"
     await page.wait_for_selector(card, timeout=5_000)
     assert "5.00 CNY off" in await page.text_content(f"{card} .promo-terms")
+    # the drop pops up over the video, with its terms; the card stays in the list
+    popup = page.get_by_role("dialog", name="5 off")
+    await popup.wait_for(timeout=5_000)
+    assert "5.00 CNY off" in await popup.text_content()
     await guest.wait_for_selector(card, timeout=5_000)
-    await guest.get_by_role("button", name="Claim").click()
+    await guest.get_by_role("dialog", name="5 off").get_by_role("button", name="Claim").click()
+    await guest.wait_for_selector("#coupon-popup-msg:has-text('Sign in first')")
     await guest.wait_for_selector(f"{card} .promo-msg:has-text('Sign in first')")
+    await guest.keyboard.press("Escape")  # the focus is on the sign-in form: the popup stays
+    await guest.get_by_role("button", name="Close the coupon drop").click()
+    await guest.wait_for_selector("#coupon-popup", state="hidden")
 
-    await page.get_by_role("button", name="Claim").focus()
+    await popup.get_by_role("button", name="Claim").focus()
     await page.keyboard.press("Enter")
     await page.wait_for_selector(f"{card}[data-status='claimed']", timeout=5_000)
     assert "Claimed: 5 off" in await page.text_content(f"{card} .promo-msg")
+    await page.wait_for_selector("#coupon-popup-msg:has-text('Claimed: 5 off')")
+    assert await page.evaluate("document.activeElement.id") == "coupon-popup-close"
+    await page.keyboard.press("Escape")  # closes it; the focus goes to the chat input
+    await page.wait_for_selector("#coupon-popup", state="hidden")
+    assert await page.evaluate("document.activeElement.id") == "chat-input"
     mine = (await client.get("/coupons/mine", headers=fan.headers)).json()["items"]
     assert len(mine) == 1
 

@@ -64,6 +64,7 @@ function errorText(problem) {
 function say(card, text, tone = "info") {
   card.refs.msg.textContent = text;
   card.refs.msg.dataset.tone = tone;
+  if (card === popupCard) drawPopup();
 }
 
 function askSignIn(card) {
@@ -311,6 +312,40 @@ function drawCoupon(card) {
   card.refs.title.textContent = drop.coupon.title;
   card.refs.terms.textContent = couponTerms(drop.coupon);
   card.refs.action.disabled = card.busy || card.done || card.ended;
+  if (popupCard === card) drawPopup();
+}
+
+// A drop that arrives while watching pops up over the video (the card stays in the list):
+// Claim or close it; it goes when the drop ends, and a few seconds after a claim.
+let popupCard = null;
+let popupTimer = null;
+
+function openPopup(card) {
+  popupCard = card;
+  $("coupon-popup").hidden = false;
+  drawPopup();
+}
+
+function closePopup() {
+  const hadFocus = $("coupon-popup").contains(document.activeElement);
+  popupCard = null;
+  clearTimeout(popupTimer);
+  $("coupon-popup").hidden = true;
+  if (hadFocus) $("chat-input").focus(); // not lost to the page's top
+}
+
+function drawPopup() {
+  const card = popupCard;
+  if (card.ended) { closePopup(); return; }
+  $("coupon-popup-title").textContent = card.promo.coupon.title;
+  $("coupon-popup-terms").textContent = couponTerms(card.promo.coupon);
+  $("coupon-popup-claim").disabled = card.done;
+  $("coupon-popup-claim").setAttribute("aria-disabled", String(Boolean(card.busy)));
+  $("coupon-popup-msg").textContent = card.refs.msg.textContent;
+  $("coupon-popup-msg").dataset.tone = card.refs.msg.dataset.tone ?? "";
+  if (card.done && !popupTimer) {
+    popupTimer = setTimeout(() => { popupTimer = null; if (popupCard === card) closePopup(); }, 4000);
+  }
 }
 
 async function claim(card) {
@@ -434,7 +469,16 @@ const KINDS = {
   raffle: { build: buildRaffle, draw: drawRaffle },
 };
 
-function draw(card) { KINDS[card.kind].draw(card); }
+// While its request is out a card's action is only marked busy (aria-disabled; the actions
+// ignore a second press), not disabled: disabling the focused button would drop the keyboard
+// focus to the top of the page.
+function draw(card) {
+  KINDS[card.kind].draw(card);
+  const action = card.refs.action;
+  if (!action) return;
+  if (card.busy) action.disabled = false;
+  action.setAttribute("aria-disabled", String(Boolean(card.busy)));
+}
 
 function makeCard(promo) {
   const card = { promo, kind: promo.kind, refs: {}, ended: false, busy: false, done: false };
@@ -575,6 +619,16 @@ window.addEventListener("room:snapshot", async (e) => {
   }
 });
 
+$("coupon-popup-claim").addEventListener("click", async () => {
+  const card = popupCard;
+  if (!card) return;
+  const focused = document.activeElement === $("coupon-popup-claim");
+  await claim(card);
+  if (popupCard === card && card.done && focused) $("coupon-popup-close").focus(); // Claim is done
+});
+$("coupon-popup-close").addEventListener("click", closePopup);
+$("coupon-popup").addEventListener("keydown", (e) => { if (e.key === "Escape") closePopup(); });
+
 window.addEventListener("room:notice", (e) => {
   if (e.detail.type === "flash.notice") onFlashNotice(e.detail);
 });
@@ -587,6 +641,9 @@ window.addEventListener("room:event", (e) => {
   if (state.promotions !== promotions) { // the room's reducer (room_state.js) changed them
     promotions = state.promotions;
     sync();
+  }
+  if (event.type === "coupon.drop" && cards.has(event.drop.id) && !cards.get(event.drop.id).done) {
+    openPopup(cards.get(event.drop.id));
   }
 });
 
