@@ -13,6 +13,7 @@ from liveshop.deps import Runtime
 from liveshop.web import i18n
 from tests.live.conftest import LiveServer, Room
 from tests.web.conftest import PHONE
+from tests.web.flows import approve_payment
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -176,10 +177,7 @@ async def test_buying_the_pinned_product_paying_and_coming_back_to_the_room(
     await page.wait_for_selector("#checkout-error:has-text('Something went wrong')")
     await page.fill("#ship-phone", "13800000000")
     await page.click("#checkout-form button[type=submit]")
-    await page.wait_for_selector("text=Approve payment", timeout=10_000)  # the payment page
-    await page.click("text=Approve payment")
-    await page.wait_for_url(f"**/live/{live_room.id}?order=*", timeout=10_000)
-    await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)
+    await approve_payment(page, live_room.id)  # the payment page, then back in the room
     orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
     assert [(o["status"], o["total_minor"], o["live_session_id"]) for o in orders] == [
         ("paid", 7900, live_room.id)  # the live price

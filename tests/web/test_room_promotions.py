@@ -16,6 +16,7 @@ from liveshop.deps import Runtime
 from liveshop.promotions.flash_runtime import FlashSales
 from tests.live.conftest import LiveServer, Room
 from tests.web.conftest import PHONE
+from tests.web.flows import approve_payment, fill_address
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -86,18 +87,12 @@ async def test_a_viewer_sees_a_flash_sale_count_down_open_and_buys_and_pays_it(
     sale = page.locator(card)
     await sale.get_by_role("button", name="Grab it").click()
     await page.wait_for_selector(f"{card} form.promo-address:not([hidden])")
-    await sale.get_by_label("Recipient").fill("Fan One")
-    await sale.get_by_label("Phone").fill("not a phone")
-    await sale.get_by_label("Address").fill("88 Huaihai Rd")
-    await sale.get_by_label("City").fill("Hangzhou")
+    await fill_address(sale, phone="not a phone")
     await sale.get_by_role("button", name="Buy with this address").click()
     await page.wait_for_selector(f"{card} .promo-msg[data-tone='error']", timeout=5_000)
     await sale.get_by_label("Phone").fill("13800000000")
     await sale.get_by_label("Phone").press("Enter")  # the keyboard submits
-    await page.wait_for_selector("text=Approve payment", timeout=10_000)
-    await page.click("text=Approve payment")
-    await page.wait_for_url(f"**/live/{live_room.id}?order=*", timeout=10_000)
-    await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)
+    await approve_payment(page, live_room.id)
     await page.wait_for_selector(f"{card} .promo-left:has-text('2 of 3 left')", timeout=5_000)
     orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
     assert [(o["status"], o["total_minor"]) for o in orders] == [("paid", 4900)]
@@ -156,10 +151,7 @@ async def test_a_fan_waits_in_line_for_a_sold_out_sale_and_pays_the_unit_that_ca
     sale = page.locator(card)
     await sale.get_by_role("button", name="Join the waitlist").click()
     await page.wait_for_selector(f"{card} form.promo-address:not([hidden])")
-    await sale.get_by_label("Recipient").fill("Fan One")
-    await sale.get_by_label("Phone").fill("13800000000")
-    await sale.get_by_label("Address").fill("88 Huaihai Rd")
-    await sale.get_by_label("City").fill("Hangzhou")
+    await fill_address(sale)
     await sale.get_by_role("button", name="Wait in line with this address").click()
     await page.wait_for_selector(f"{card} .promo-msg:has-text('You are #1 in line')", timeout=5_000)
     assert await sale.get_by_role("button", name="In line: #1").is_disabled()
@@ -173,10 +165,7 @@ async def test_a_fan_waits_in_line_for_a_sold_out_sale_and_pays_the_unit_that_ca
     assert await sale.get_by_role("button", name="Pay now").is_enabled()
     assert await page.evaluate("document.activeElement.textContent") == "Pay now"
     await page.keyboard.press("Enter")  # focus is on Pay now: the keyboard pays
-    await page.wait_for_selector("text=Approve payment", timeout=10_000)
-    await page.click("text=Approve payment")
-    await page.wait_for_url(f"**/live/{live_room.id}?order=*", timeout=10_000)
-    await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)
+    await approve_payment(page, live_room.id)
     orders = (await client.get("/orders", headers=fan.headers)).json()["items"]
     assert [(o["status"], o["total_minor"]) for o in orders] == [("paid", 4900)]
     mine = (await client.get(f"/flash-sales/{sale_id}/me", headers=fan.headers)).json()
