@@ -281,12 +281,12 @@ def test_the_demo_has_an_audience_and_stops_by_itself_after_its_duration(tmp_pat
     ``--duration`` stops the demo cleanly."""
     from websockets.sync.client import connect
 
-    demo = start_demo(tmp_path, "--no-video", "--viewers", "20", "--duration", "15")
+    demo = start_demo(tmp_path, "--no-video", "--viewers", "20", "--duration", "25")
     try:
         with httpx.Client(base_url=demo.base, timeout=10) as http:
             session_id = http.get("/live/sessions", params={"status": "live"}).json()["items"][0]
         url = demo.base.replace("http://", "ws://") + f"/ws/rooms/{session_id['id']}"
-        deadline = time.monotonic() + 12
+        deadline = time.monotonic() + 20
         online, chat = 0, []
         with connect(url, open_timeout=10) as ws:
             ws.send(json.dumps({"type": "hello", "token": None}))
