@@ -186,3 +186,38 @@ async def test_the_pages_shared_helpers_keep_money_exact_and_focus_in_place(
     assert results["money"] == ["49.90 CNY", "-0.05 CNY", "0.00 USD"]
     assert results["kept"] == "b"
     assert results["order"] == ["b", "a"]
+
+
+async def test_a_retried_command_carries_the_same_idempotency_key(
+    browser: Any, live_server: LiveServer, live_room: Room
+) -> None:
+    """``postOnce`` (every money or stock command of the pages): a retry after a network error
+    or a refusal sends the key again; after a success the same command is a new one."""
+    page = await (await browser.new_context(**PHONE)).new_page()
+    await page.goto(f"{live_server.http_base}/live/{live_room.id}?lang=en")
+    answers = iter(["abort", 409, 201, 201])
+    keys: list[str | None] = []
+
+    async def answer(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        status = next(answers)
+        if status == "abort":
+            await route.abort()
+        else:
+            await route.fulfill(status=status, json={"code": "x"})
+
+    await page.route("**/coupon-drops/d1/claim", answer)
+    statuses = await page.evaluate(
+        """async () => {
+      const { postOnce } = await import("/static/js/common.js");
+      const out = [];
+      for (let i = 0; i < 4; i++) {
+        try { out.push((await postOnce("/coupon-drops/d1/claim")).status); }
+        catch { out.push("network error"); }
+      }
+      return out;
+    }"""
+    )
+    assert statuses == ["network error", 409, 201, 201]
+    assert keys[0] and keys[0] == keys[1] == keys[2]  # the same command until it succeeds
+    assert keys[3] and keys[3] != keys[0]  # then the same command again is a new one

@@ -2,7 +2,10 @@
 // the signed-in user's token (the API decides what the user may see and do). Commands that
 // move money or stock carry an Idempotency-Key; a problem's `code` becomes a readable message.
 
-import { $, TOKEN_KEY, authHeaders, config, decimal, money, newKey, t, toMinor, token } from "./common.js";
+import {
+  $, TOKEN_KEY, authHeaders, config, decimal, keyFor, money, settled, signIn, switchLanguage, t, toMinor,
+  whoAmI,
+} from "./common.js";
 
 // The translated name of a code (a status, a movement kind); the code itself when unknown.
 const named = (prefix, code) => config.messages[`${prefix}.${code}`] ?? code;
@@ -44,15 +47,6 @@ function errorText(error) {
 }
 
 
-// One Idempotency-Key per intended command: sending the same command again (a retry after a
-// network error, a second click) reuses its key, so the server applies it once; once it
-// succeeded, the same command again is a new one with a new key.
-const intents = new Map();
-function keyFor(intent) {
-  if (!intents.has(intent)) intents.set(intent, newKey());
-  return intents.get(intent);
-}
-
 // Run a command; its result, or null after showing the problem in `errorEl`.
 async function command(path, { method = "POST", body, idempotent = false, errorEl = $("error"), form = null } = {}) {
   const text = body === undefined ? undefined : JSON.stringify(body);
@@ -65,7 +59,7 @@ async function command(path, { method = "POST", body, idempotent = false, errorE
     const result = await api(path, {
       method, body: text, headers: idempotent ? { "idempotency-key": keyFor(intent) } : {},
     });
-    intents.delete(intent);
+    settled(intent);
     return result ?? {};
   } catch (error) {
     errorEl.textContent = errorText(error);
@@ -578,30 +572,18 @@ async function load() {
   }
 }
 
-async function whoAmI() {
-  const response = token() ? await fetch("/auth/me", { headers: authHeaders() }) : null;
-  const me = response && response.ok ? await response.json() : null;
-  state.me = me;
-  $("signin").hidden = Boolean(me);
-  $("signout").hidden = !me;
-  $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
-  if (me) await load();
+async function signedIn() {
+  state.me = await whoAmI();
+  if (state.me) await load();
 }
 
 $("signin").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const response = await fetch("/auth/signin", {
-    method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
-  });
+  const response = await signIn({ email: $("signin-email").value, password: $("signin-password").value });
   if (!response.ok) { $("signin-error").textContent = t("auth.failed"); return; }
-  localStorage.setItem(TOKEN_KEY, (await response.json()).token);
-  whoAmI(); // the forms are wired once, below (wiring them again would send every command twice)
+  signedIn(); // the forms are wired once, below (wiring them again would send every command twice)
 });
 $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); location.reload(); });
-$("lang").addEventListener("change", (event) => {
-  document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
-  location.search = `?lang=${event.target.value}`;
-});
+$("lang").addEventListener("change", (event) => switchLanguage(event.target.value));
 forms();
-whoAmI();
+signedIn();

@@ -8,6 +8,38 @@ export const token = () => localStorage.getItem(TOKEN_KEY);
 export const authHeaders = () => ({ authorization: `Bearer ${token()}` });
 export const newKey = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
 
+// One Idempotency-Key per intended command (method, path and body): sent again (a retry after
+// a network error or a refusal, a second click) it carries the same key, so the server applies
+// it once (a refusal stores nothing there: the retry is tried afresh); after a 2xx the same
+// command again is a new one with a new key.
+const intents = new Map();
+export function keyFor(intent) {
+  if (!intents.has(intent)) intents.set(intent, newKey());
+  return intents.get(intent);
+}
+export const settled = (intent) => intents.delete(intent);
+
+// POST a command with its Idempotency-Key (above) and the signed-in token; the response.
+export async function postOnce(path, body) {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const intent = `POST ${path} ${text ?? ""}`;
+  const headers = { ...authHeaders(), "idempotency-key": keyFor(intent) };
+  if (text !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(path, { method: "POST", headers, body: text });
+  if (response.ok) settled(intent);
+  return response;
+}
+
+// A problem+json answer as {code, detail} (the status when the body is not one).
+export async function problemOf(response) {
+  try {
+    const body = await response.json();
+    return { code: body.code ?? "", detail: body.detail ?? body.code ?? String(response.status) };
+  } catch {
+    return { code: "", detail: String(response.status) };
+  }
+}
+
 // The page's message `key` in its language, `{name}` filled from `values`.
 export function t(key, values = {}) {
   const text = config.messages[key] ?? key;
@@ -22,6 +54,37 @@ export function decimal(minor) {
 
 // 4990, "CNY" -> "49.90 CNY"
 export const money = (minor, currency) => `${decimal(minor)} ${currency}`;
+
+// -- the signed-in account (every page has #signin, #signout, #who and #lang) ---------------
+
+// The signed-in account, or null; a token the server no longer knows is dropped. The page's
+// account box says who it is.
+export async function whoAmI() {
+  const response = token() ? await fetch("/auth/me", { headers: authHeaders() }) : null;
+  const me = response?.ok ? await response.json() : null;
+  if (!me && token()) localStorage.removeItem(TOKEN_KEY);
+  $("signin").hidden = Boolean(me);
+  $("signout").hidden = !me;
+  $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
+  return me;
+}
+
+// Sign in (or up, with `display_name`) and keep the token; the response (not ok: refused).
+export async function signIn(credentials, { signUp = false } = {}) {
+  const response = await fetch(signUp ? "/auth/signup" : "/auth/signin", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(credentials),
+  });
+  if (response.ok) localStorage.setItem(TOKEN_KEY, (await response.clone().json()).token);
+  return response;
+}
+
+// The language switch: remembered in the cookie, the page drawn again in it.
+export function switchLanguage(lang) {
+  document.cookie = `liveshop_lang=${lang}; path=/; max-age=31536000; samesite=lax`;
+  const params = new URLSearchParams(location.search);
+  params.set("lang", lang);
+  location.search = params.toString();
+}
 
 // "49", "49.9", "49.90", "49,90" -> 4990 (exact: no floating point); null when not a price
 export function toMinor(text) {

@@ -2,7 +2,10 @@
 // WebSocket (docs/protocol.md) for what happens: chat to moderate, counters, promotions.
 // Who may act is the API's answer: a 403 shows its message instead of the console.
 
-import { $, TOKEN_KEY, config, money, newKey, reconcile, t, toMinor, token } from "./common.js";
+import {
+  $, TOKEN_KEY, authHeaders, config, keyFor, money, reconcile, settled, signIn, switchLanguage, t, toMinor,
+  token, whoAmI,
+} from "./common.js";
 import { applyEvent } from "./room_state.js";
 
 const SID = config.session_id;
@@ -15,12 +18,13 @@ function toast(text, isError = false) {
 }
 
 async function api(method, path, body, { idempotent = false } = {}) {
-  const headers = { authorization: `Bearer ${token()}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (idempotent) headers["idempotency-key"] = newKey();
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const headers = authHeaders();
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const intent = `${method} ${path} ${text ?? ""}`;
+  if (text !== undefined) headers["content-type"] = "application/json";
+  if (idempotent) headers["idempotency-key"] = keyFor(intent); // a retry reuses it
+  const response = await fetch(path, { method, headers, body: text });
+  if (response.ok) settled(intent);
   let data = null;
   if (response.status !== 204) {
     try { data = await response.json(); } catch { data = null; }
@@ -563,39 +567,24 @@ async function loadSales() {
   $("m-orders").dataset.paid = String(sales.paid_orders);
 }
 
-async function whoAmI() {
-  const response = token() ? await fetch("/auth/me", { headers: { authorization: `Bearer ${token()}` } }) : null;
-  const me = response && response.ok ? await response.json() : null;
-  if (!me && token()) localStorage.removeItem(TOKEN_KEY);
-  $("signin").hidden = Boolean(me);
-  $("signout").hidden = !me;
-  $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
+async function signedIn() {
+  const me = await whoAmI();
   if (me) await open();
   else { $("console").hidden = true; $("forbidden").hidden = true; }
 }
 
-async function signIn(event) {
+async function submitSignIn(event) {
   event.preventDefault();
   $("signin-error").textContent = "";
-  const response = await fetch("/auth/signin", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: $("signin-email").value, password: $("signin-password").value }),
-  });
+  const response = await signIn({ email: $("signin-email").value, password: $("signin-password").value });
   if (!response.ok) { $("signin-error").textContent = t("auth.failed"); return; }
-  localStorage.setItem(TOKEN_KEY, (await response.json()).token);
-  if (started) location.reload(); else await whoAmI();
+  if (started) location.reload(); else await signedIn();
 }
 
 function start() {
-  $("signin").addEventListener("submit", signIn);
+  $("signin").addEventListener("submit", submitSignIn);
   $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); location.reload(); });
-  $("lang").addEventListener("change", (event) => {
-    document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
-    const params = new URLSearchParams(location.search);
-    params.set("lang", event.target.value);
-    location.search = params.toString();
-  });
+  $("lang").addEventListener("change", (event) => switchLanguage(event.target.value));
   $("copy-server").addEventListener("click", (e) => copy("stream-server", e.currentTarget));
   $("copy-key").addEventListener("click", (e) => copy("stream-key", e.currentTarget));
   $("show-key").addEventListener("change", (e) => { $("stream-key").type = e.target.checked ? "text" : "password"; });
@@ -636,7 +625,7 @@ function start() {
       loadWords();
     }
   });
-  whoAmI();
+  signedIn();
 }
 
 start();

@@ -2,7 +2,9 @@
 // State = the snapshot, then every event applied in order (the reducer mirrors
 // src/liveshop/live/state.py); a dropped socket reconnects with the last seq.
 
-import { $, TOKEN_KEY, authHeaders, config, money, newKey, reconcile, t } from "./common.js";
+import {
+  $, TOKEN_KEY, authHeaders, config, money, postOnce, problemOf, reconcile, signIn, switchLanguage, t, whoAmI,
+} from "./common.js";
 import { applyEvent } from "./room_state.js";
 
 // -- drawing ------------------------------------------------------------------------------
@@ -242,34 +244,19 @@ function toggleSignUp() {
   $("signin-password").autocomplete = signingUp ? "new-password" : "current-password";
 }
 
-async function signIn(event) {
+async function submitSignIn(event) {
   event.preventDefault();
   $("signin-error").textContent = "";
   const credentials = { email: $("signin-email").value, password: $("signin-password").value };
-  const response = await fetch(signingUp ? "/auth/signup" : "/auth/signin", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(signingUp ? { ...credentials, display_name: $("signup-name").value } : credentials),
-  });
+  if (signingUp) credentials.display_name = $("signup-name").value;
+  const response = await signIn(credentials, { signUp: signingUp });
   if (!response.ok) {
     $("signin-error").textContent = signingUp
       ? t("auth.signup_failed", { detail: await problem(response) }) : t("auth.failed");
     return;
   }
-  const body = await response.json();
-  localStorage.setItem(TOKEN_KEY, body.token);
   await whoAmI();
   rejoin(); // join again, signed in
-}
-
-async function whoAmI() {
-  const token = localStorage.getItem(TOKEN_KEY);
-  const response = token ? await fetch("/auth/me", { headers: { authorization: `Bearer ${token}` } }) : null;
-  const me = response && response.ok ? await response.json() : null;
-  if (!me && token) localStorage.removeItem(TOKEN_KEY);
-  $("signin").hidden = Boolean(me);
-  $("signout").hidden = !me;
-  $("who").textContent = me ? t("auth.signed_in_as", { name: me.display_name }) : "";
 }
 
 // -- buying: an order in this session (its live price), paid on the payment page, back here
@@ -293,32 +280,21 @@ export function openCheckout(skuId) {
   $("checkout").showModal();
 }
 
-async function problem(response) {
-  try { const body = await response.json(); return body.detail ?? body.code ?? response.status; }
-  catch { return response.status; }
-}
+const problem = async (response) => (await problemOf(response)).detail;
 
 async function placeOrder(event) {
   event.preventDefault();
   const address = {};
   for (const field of ["recipient", "phone", "line1", "city"]) address[field] = $(`ship-${field}`).value.trim();
   localStorage.setItem(ADDRESS_KEY, JSON.stringify(address));
-  const order = await fetch("/orders", {
-    method: "POST",
-    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": newKey() },
-    body: JSON.stringify({
-      lines: [{ sku_id: $("checkout-form").dataset.sku, quantity: 1 }],
-      shipping_address: address,
-      live_session_id: config.session_id,
-    }),
+  const order = await postOnce("/orders", {
+    lines: [{ sku_id: $("checkout-form").dataset.sku, quantity: 1 }],
+    shipping_address: address,
+    live_session_id: config.session_id,
   });
   if (!order.ok) { $("checkout-error").textContent = t("error.generic", { detail: await problem(order) }); return; }
   const { id } = await order.json();
-  const payment = await fetch(`/orders/${id}/payments`, {
-    method: "POST",
-    headers: { ...authHeaders(), "content-type": "application/json", "idempotency-key": newKey() },
-    body: JSON.stringify({ return_url: `/live/${config.session_id}?order=${id}` }),
-  });
+  const payment = await postOnce(`/orders/${id}/payments`, { return_url: `/live/${config.session_id}?order=${id}` });
   if (!payment.ok) { $("checkout-error").textContent = t("error.generic", { detail: await problem(payment) }); return; }
   location.assign((await payment.json()).pay_url);
 }
@@ -350,15 +326,10 @@ function start() {
   $("like").addEventListener("click", like);
   $("bag-open").addEventListener("click", () => $("bag").showModal());
   $("bag-close").addEventListener("click", () => $("bag").close());
-  $("signin").addEventListener("submit", signIn);
+  $("signin").addEventListener("submit", submitSignIn);
   $("signup-toggle").addEventListener("click", toggleSignUp);
   $("signout").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); whoAmI(); rejoin(); });
-  $("lang").addEventListener("change", (event) => {
-    document.cookie = `liveshop_lang=${event.target.value}; path=/; max-age=31536000; samesite=lax`;
-    const params = new URLSearchParams(location.search);
-    params.set("lang", event.target.value);
-    location.search = params.toString();
-  });
+  $("lang").addEventListener("change", (event) => switchLanguage(event.target.value));
   whoAmI();
   connect();
 }

@@ -4,7 +4,7 @@
 // fresh Idempotency-Key. live.js emits "room:snapshot" (detail = state) and "room:event"
 // (detail = {event, state}) on window; its reducer (room_state.js) keeps `state.promotions`.
 
-import { $, authHeaders, config, money, newKey, t, token } from "./common.js";
+import { $, authHeaders, config, money, postOnce, problemOf, t, token, whoAmI } from "./common.js";
 
 const ADDRESS_KEY = "liveshop_address";
 const ADDRESS_FIELDS = ["recipient", "phone", "line1", "city"];
@@ -33,25 +33,7 @@ function el(tag, attrs = {}, ...children) {
 
 const signedIn = () => Boolean(token());
 
-async function problemOf(response) {
-  try {
-    const body = await response.json();
-    return { code: body.code ?? "", detail: body.detail ?? body.code ?? String(response.status) };
-  } catch {
-    return { code: "", detail: String(response.status) };
-  }
-}
-
-function post(path, body) {
-  const headers = { ...authHeaders(), "idempotency-key": newKey() };
-  const init = { method: "POST", headers };
-  if (body !== undefined) {
-    headers["content-type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  return fetch(path, init);
-}
-
+const post = postOnce;
 const get = (path) => fetch(path, { headers: authHeaders() });
 
 // A known problem code has its own message; anything else is the generic one.
@@ -590,13 +572,7 @@ async function toggleFollow() {
   }
 }
 
-async function whoAmI() {
-  me = null;
-  if (token()) {
-    const response = await fetch("/auth/me", { headers: authHeaders() });
-    if (response.ok) me = await response.json();
-  }
-}
+
 
 // -- wiring ---------------------------------------------------------------------------------
 
@@ -610,7 +586,7 @@ window.addEventListener("room:snapshot", async (e) => {
   state.promotions = promotions;
   anchorId = state.session?.anchor?.id ?? null;
   sync();
-  await whoAmI(); // the socket rejoins after a sign-in / sign-out: who is this now?
+  me = await whoAmI(); // the socket rejoins after a sign-in / sign-out: who is this now?
   await loadFollow();
   for (const card of cards.values()) {
     if (card.kind === "flash_sale" && !me) { card.waiting = null; card.granted = null; }
