@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -273,30 +274,32 @@ def _start_video(
 
 
 def _start_crowd(base: str, viewers: int) -> None:
-    """The demo's simulated audience (liveshop.simulate.crowd) in a daemon thread."""
-    import threading
-
+    """The demo's simulated audience (liveshop.simulate.crowd)."""
     from liveshop.simulate.crowd import Crowd, run
 
-    def target() -> None:
-        _wait_for_server(base)
-        asyncio.run(run(Crowd(base_url=base, viewers=viewers, talkers=max(1, viewers // 10))))
-
-    threading.Thread(target=target, name="demo-crowd", daemon=True).start()
+    crowd = Crowd(base_url=base, viewers=viewers, talkers=max(1, viewers // 10))
+    _in_background("demo-crowd", base, lambda: run(crowd))
 
 
-def _wait_for_server(base: str) -> None:
+def _in_background(name: str, base: str, job: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """Run ``job`` in a daemon thread (its own event loop) once the server at ``base``
+    answers."""
+    import threading
     import time
 
     import httpx
 
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    def target() -> None:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        asyncio.run(job())
+
+    threading.Thread(target=target, name=name, daemon=True).start()
 
 
 def _stop_after(seconds: float) -> None:
@@ -311,25 +314,10 @@ def _stop_after(seconds: float) -> None:
 
 
 def _start_promotions(base: str) -> None:
-    """The demo's promotion script in a daemon thread, once the server answers."""
-    import threading
-    import time
-
-    import httpx
-
+    """The demo's promotion script (liveshop.simulate.promotions)."""
     from liveshop.simulate.promotions import Script, run
 
-    def target() -> None:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        asyncio.run(run(Script(base_url=base)))
-
-    threading.Thread(target=target, name="demo-promotions", daemon=True).start()
+    _in_background("demo-promotions", base, lambda: run(Script(base_url=base)))
 
 
 @bench_app.command("room")

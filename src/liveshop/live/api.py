@@ -65,13 +65,12 @@ async def _session_out(
     return out
 
 
-async def _counters(runtime: Runtime, row: LiveSession) -> RoomCounters:
-    """Live totals from the broker while the session runs; the stored totals after."""
-    if row.status == "ended":
-        return RoomCounters(
-            likes=row.likes, online=0, unique=row.unique_viewers, peak=row.peak_viewers
-        )
-    return await runtime.rooms.counters(row.id)
+async def _page(
+    session: AsyncSession, rows: list[LiveSession], next_cursor: str | None
+) -> SessionPage:
+    return SessionPage(
+        items=[await _session_out(session, row) for row in rows], next_cursor=next_cursor
+    )
 
 
 async def _managed(
@@ -145,9 +144,7 @@ async def list_sessions(
         cursor=cursor,
         limit=limit,
     )
-    return SessionPage(
-        items=[await _session_out(session, row) for row in rows], next_cursor=next_cursor
-    )
+    return await _page(session, rows, next_cursor)
 
 
 @router.get("/merchant/live-sessions", response_model=SessionPage)
@@ -164,9 +161,7 @@ async def merchant_sessions(
     rows, next_cursor = await live.list_sessions(
         session, status=status, merchant_ids=scope, cursor=cursor, limit=limit
     )
-    return SessionPage(
-        items=[await _session_out(session, row) for row in rows], next_cursor=next_cursor
-    )
+    return await _page(session, rows, next_cursor)
 
 
 @router.get("/anchor/sessions", response_model=SessionPage)
@@ -196,15 +191,13 @@ async def my_sessions(
         cursor=cursor,
         limit=limit,
     )
-    return SessionPage(
-        items=[await _session_out(session, row) for row in rows], next_cursor=next_cursor
-    )
+    return await _page(session, rows, next_cursor)
 
 
 @router.get("/live/sessions/{session_id}", response_model=SessionOut)
 async def get_session(session_id: str, session: SessionDep, runtime: RuntimeDep) -> SessionOut:
     row = await live.get_or_raise(session, session_id=session_id)
-    return await _session_out(session, row, await _counters(runtime, row))
+    return await _session_out(session, row, await runtime.rooms.totals(row))
 
 
 @router.patch(
@@ -274,7 +267,7 @@ async def end_session(
         payload = await live.session_payload(session, row)
         event = {"type": "session.ended", "session": payload, "at": now.isoformat()}
         await _publish(runtime, session_id, event, principal)
-    return await _session_out(session, row, await _counters(runtime, row))
+    return await _session_out(session, row, await runtime.rooms.totals(row))
 
 
 # -- rundown ---------------------------------------------------------------------------------
@@ -506,7 +499,7 @@ async def room_viewers(
     )
     return ViewersOut.model_validate(
         {
-            "counters": counters_event(await _counters(runtime, row)),
+            "counters": counters_event(await runtime.rooms.totals(row)),
             "total_viewers": total,
             "total_watch_seconds": seconds,
             "viewers": listed,

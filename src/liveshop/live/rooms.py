@@ -23,6 +23,7 @@ from liveshop.clock import Clock
 from liveshop.config import Settings
 from liveshop.errors import Problem
 from liveshop.live.eventlog import EventLogWriter
+from liveshop.live.models import LiveSession
 from liveshop.live.moderation import BannedWords, ChatGate, ChatRules, Verdict
 from liveshop.realtime.broker import Broker, RoomCounters
 from liveshop.realtime.hub import Hub
@@ -298,6 +299,15 @@ class LiveRooms:
     async def counters(self, session_id: str) -> RoomCounters:
         """The room's totals across nodes: likes, online, unique viewers, peak."""
         return await self.hub.counters(session_id)
+
+    async def totals(self, live: LiveSession) -> RoomCounters:
+        """A session's totals: live from the broker while it runs; the stored ones once it
+        has ended (its room is gone)."""
+        if live.status == "ended":
+            return RoomCounters(
+                likes=live.likes, online=0, unique=live.unique_viewers, peak=live.peak_viewers
+            )
+        return await self.counters(live.id)
 
     async def close(self) -> None:
         await self.hub.close()

@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop import idempotency
-from liveshop.auth.service import Principal
 from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, RuntimeDep, SessionDep
-from liveshop.errors import forbidden
 from liveshop.live import service as live_service
 from liveshop.orders import flows
 from liveshop.orders import service as orders
@@ -23,21 +19,14 @@ from liveshop.orders.schemas import (
     OrderOut,
     OrderPage,
     OrderStatus,
+    SessionGmvOut,
+    SessionSalesOut,
     ShipIn,
     StatusChangeOut,
 )
 
 router = APIRouter(tags=["orders"])
 IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
-
-
-async def merchant_scope(session: AsyncSession, principal: Principal) -> Sequence[str] | None:
-    """The merchants whose orders the caller may handle (None: all, for an admin)."""
-    if principal.is_admin:
-        return None
-    if not principal.has("merchant"):
-        raise forbidden("this needs the merchant role")
-    return await catalog_service.merchant_ids_for(session, account_id=principal.account_id)
 
 
 @router.post(
@@ -198,7 +187,7 @@ async def list_merchant_orders(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrderPage:
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
     rows, next_cursor = await orders.list_orders(
         session, merchant_ids=scope, status=status, cursor=cursor, limit=limit
     )
@@ -209,7 +198,7 @@ async def list_merchant_orders(
 async def get_merchant_order(
     order_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> OrderOut:
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
     order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
     return await orders.to_out(session, order)
 
@@ -219,7 +208,7 @@ async def get_merchant_order_history(
     order_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> list[StatusChangeOut]:
     """The order's status changes, oldest first, with who made each and why."""
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
     await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
     return await _history_out(session, order_id)
 
@@ -235,7 +224,7 @@ async def ship_order(
 ) -> JSONResponse:
     """Hand a paid order to the carrier: its reserved units leave the warehouses."""
     now = runtime.clock.now()
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
 
     async def action() -> OrderOut:
         order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
@@ -265,7 +254,7 @@ async def mark_delivered(
     order_id: str, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> OrderOut:
     """The carrier reports delivery (the return window starts here)."""
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
     order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
     await orders.deliver(
         session, order=order, now=runtime.clock.now(), actor_id=principal.account_id
@@ -285,7 +274,7 @@ async def merchant_cancel(
 ) -> JSONResponse:
     """The merchant cannot fulfil: cancel, release stock, refund."""
     now = runtime.clock.now()
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
 
     async def action() -> OrderOut:
         order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
@@ -311,22 +300,6 @@ async def merchant_cancel(
     )
 
 
-class SessionGmvOut(BaseModel):
-    currency: str
-    gmv_minor: int
-
-
-class SessionSalesOut(BaseModel):
-    """What a live session sold: ``conversion`` = paying buyers / unique viewers."""
-
-    orders: int
-    paid_orders: int
-    buyers: int
-    gmv: list[SessionGmvOut]
-    unique_viewers: int
-    conversion: float
-
-
 @router.get("/live/sessions/{session_id}/sales", response_model=SessionSalesOut)
 async def session_sales(
     session_id: str, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
@@ -335,10 +308,7 @@ async def session_sales(
     live = await live_service.get_or_raise(session, session_id=session_id)
     await live_service.require_manager(session, principal=principal, live=live)
     sales = await orders.session_sales(session, session_id=session_id)
-    if live.status == "ended":
-        unique = live.unique_viewers
-    else:
-        unique = (await runtime.rooms.counters(session_id)).unique
+    unique = (await runtime.rooms.totals(live)).unique
     return SessionSalesOut(
         orders=sales.orders,
         paid_orders=sales.paid_orders,

@@ -149,3 +149,19 @@ class StatusChangeOut(BaseModel):
     actor_id: str | None
     note: str
     created_at: datetime
+
+
+class SessionGmvOut(BaseModel):
+    currency: str
+    gmv_minor: int
+
+
+class SessionSalesOut(BaseModel):
+    """What a live session sold: ``conversion`` = paying buyers / unique viewers."""
+
+    orders: int
+    paid_orders: int
+    buyers: int
+    gmv: list[SessionGmvOut]
+    unique_viewers: int
+    conversion: float

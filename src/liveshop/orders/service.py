@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -357,7 +357,7 @@ async def overdue(session: AsyncSession, *, now: datetime, limit: int = 200) -> 
     return list(result.scalars())
 
 
-SOLD_STATUSES = ("paid", "shipped", "delivered", "completed")
+PAID_OR_LATER = ("paid", "shipped", "delivered", "completed")  # the order sold something
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,12 +375,10 @@ class SessionSales:
 async def session_sales(session: AsyncSession, *, session_id: str) -> SessionSales:
     """A live session's sales (orders tagged with it): orders placed, orders paid (or
     further), distinct paying buyers, and GMV per currency (paid totals less refunds)."""
-    from sqlalchemy import func
-
     placed = await session.scalar(
         select(func.count()).select_from(Order).where(Order.live_session_id == session_id)
     )
-    sold = (Order.live_session_id == session_id) & Order.status.in_(SOLD_STATUSES)
+    sold = (Order.live_session_id == session_id) & Order.status.in_(PAID_OR_LATER)
     paid = await session.scalar(select(func.count()).select_from(Order).where(sold))
     buyers = await session.scalar(select(func.count(func.distinct(Order.buyer_id))).where(sold))
     rows = await session.execute(

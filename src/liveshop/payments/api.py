@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
+from liveshop.catalog import service as catalog_service
 from liveshop.deps import CurrentPrincipal, RuntimeDep, SessionDep
 from liveshop.errors import invalid
 from liveshop.orders import service as orders
-from liveshop.orders.api import merchant_scope
 from liveshop.payments import service as payments
 from liveshop.payments.schemas import PaymentIn, PaymentOut, RefundIn, RefundOut, WebhookResult
 
@@ -84,7 +84,7 @@ async def list_refunds(
     order_id: str, principal: CurrentPrincipal, session: SessionDep
 ) -> list[RefundOut]:
     """The order's refunds, oldest first (the merchant's own orders; others' are a 404)."""
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
     await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
     return [payments.refund_out(r) for r in await payments.list_refunds(session, order_id=order_id)]
 
@@ -101,7 +101,7 @@ async def refund_order(
     """Refund part or all of a paid order (goodwill, after-sales): card money first, then the
     store credit it used, back to the buyer's wallet (``card_minor`` / ``wallet_minor``)."""
     now = runtime.clock.now()
-    scope = await merchant_scope(session, principal)
+    scope = await catalog_service.merchant_scope(session, principal=principal)
 
     async def action() -> RefundOut:
         order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)

@@ -25,9 +25,9 @@ from liveshop.live import service as live_service
 from liveshop.live.models import RoomEvent
 from liveshop.live.moderation_service import can_moderate
 from liveshop.orders.models import Order
+from liveshop.orders.service import PAID_OR_LATER
 from liveshop.promotions.raffle_models import Raffle
 
-PAID_OR_LATER = ("paid", "shipped", "delivered", "completed")
 MAX_KEYWORD_MESSAGES = 500
 
 

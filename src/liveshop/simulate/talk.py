@@ -14,6 +14,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
+from liveshop.config import Settings
+
 if TYPE_CHECKING:
     import httpx
 
@@ -34,9 +36,9 @@ PHRASES = (
 GREETINGS = ("Hi everyone!", "First time here", "大家好", "Hello from Hangzhou", "666")
 TITLE_MAX = 40  # characters of a product title a fan types (before the first comma)
 LIKE_BURST_MAX = 20  # likes in one burst of taps (the server takes up to 50 a message)
-# The server's chat length limit: LIVESHOP_CHAT_MAX_LENGTH's default (config.Settings,
-# enforced by live.moderation.ChatGate). A stamped line always fits in it.
-CHAT_MAX_LENGTH = 200
+# The server's chat length limit (LIVESHOP_CHAT_MAX_LENGTH's default, enforced by
+# live.moderation.ChatGate): a stamped line always fits in it.
+CHAT_MAX_LENGTH: int = Settings.model_fields["chat_max_length"].default
 STAMP_MARK = " ·"  # stamp(): "<line> ·<send time in ns>"
 
 ADDRESS = {
