@@ -8,8 +8,6 @@ paths are tested with the features."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,9 @@ from liveshop.deps import Runtime
 from tests.live.conftest import LiveServer, Room
 from tests.web.axe import axe_script, violations
 from tests.web.conftest import PHONE
+from tests.web.flows import DESKTOP, drop_coupon, idempotency_key, open_page
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
 @pytest.fixture
@@ -30,27 +27,9 @@ def axe() -> Path:
     return axe_script()
 
 
-async def _open(
-    browser: Any, url: str, token: str | None, device: dict[str, Any], ready: bool = True
-) -> Any:
-    context = await browser.new_context(**device)
-    if token:
-        script = f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
-        await context.add_init_script(script)
-    page = await context.new_page()
-    await page.goto(url)
-    if ready:
-        await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-    return page
-
-
 def _no_violations(found: dict[str, list[str]]) -> None:
     report = [f"{page}: {line}" for page, lines in found.items() for line in lines]
     assert not report, "accessibility violations:\n" + "\n".join(report)
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 async def _busy_room(client: Any, room: Room, runtime: Runtime) -> str:
@@ -63,30 +42,11 @@ async def _busy_room(client: Any, room: Room, runtime: Runtime) -> str:
     sale = await client.post(
         f"{base}/flash-sales",
         json={"item_id": room.item_ids[0], "price_minor": 4900, "quantity": 3},
-        headers={**headers, **_key()},
+        headers={**headers, **idempotency_key()},
     )
     assert sale.status_code == 201, sale.text
-    valid_until = runtime.clock.now().replace(year=runtime.clock.now().year + 1)
-    template = await client.post(
-        "/coupon-templates",
-        json={
-            "title": "5 off",
-            "kind": "fixed",
-            "amount_off_minor": 500,
-            "valid_until": valid_until.isoformat(),
-            "quota": 10,
-            "session_id": room.id,
-        },
-        headers={**headers, **_key()},
-    )
-    assert template.status_code == 201, template.text
-    drop = await client.post(
-        f"{base}/coupon-drops",
-        json={"template_id": template.json()["id"], "quota": 5},
-        headers={**headers, **_key()},
-    )
-    assert drop.status_code == 201, drop.text
-    return str(template.json()["id"])
+    drop = await drop_coupon(client, room, runtime.clock.now(), quota=5)
+    return str(drop["template_id"])
 
 
 async def test_the_viewer_room_and_the_console_pass_the_audit(
@@ -103,12 +63,12 @@ async def test_the_viewer_room_and_the_console_pass_the_audit(
     room_url = f"{live_server.http_base}/live/{live_room.id}"
     found: dict[str, list[str]] = {}
     for lang in ("en", "zh-CN"):
-        home = await _open(browser, f"{live_server.http_base}/?lang={lang}", None, PHONE, False)
+        home = await open_page(browser, f"{live_server.http_base}/?lang={lang}", ready=False)
         found[f"home, {lang}"] = await violations(home, axe)
-        guest = await _open(browser, f"{room_url}?lang={lang}", None, PHONE)
+        guest = await open_page(browser, f"{room_url}?lang={lang}", None, PHONE)
         await guest.wait_for_selector("#promotions [data-kind='coupon_drop']", timeout=5_000)
         found[f"room, guest, {lang}"] = await violations(guest, axe)
-    page = await _open(browser, f"{room_url}?lang=en", fan.token, PHONE)
+    page = await open_page(browser, f"{room_url}?lang=en", fan.token, PHONE)
     await page.wait_for_selector("#who:not(:empty)")
     await page.fill("#chat-input", "Is the tea still in stock?")
     await page.press("#chat-input", "Enter")
@@ -117,7 +77,7 @@ async def test_the_viewer_room_and_the_console_pass_the_audit(
     drop = await client.post(
         f"/live/sessions/{live_room.id}/coupon-drops",
         json={"template_id": template_id, "quota": 3},
-        headers={**live_room.anchor.headers, **_key()},
+        headers={**live_room.anchor.headers, **idempotency_key()},
     )
     assert drop.status_code == 201, drop.text
     await page.wait_for_selector("#coupon-popup:not([hidden])", timeout=5_000)
@@ -137,7 +97,7 @@ async def test_the_viewer_room_and_the_console_pass_the_audit(
     await page.press("#ship-city", "Enter")
     await page.wait_for_selector("text=Approve payment", timeout=10_000)
     found["sandbox pay page"] = await violations(page, axe)
-    console = await _open(
+    console = await open_page(
         browser,
         f"{live_server.http_base}/console/sessions/{live_room.id}?lang=en",
         live_room.anchor.token,
@@ -168,7 +128,7 @@ async def test_the_merchant_console_and_the_admin_page_pass_the_audit(
         ("/console/merchant", merchant.token, "#products tr, #products li"),
         ("/console/admin", admin.token, "#accounts tr, #accounts li"),
     ):
-        page = await _open(browser, f"{live_server.http_base}{path}?lang=en", token, DESKTOP)
+        page = await open_page(browser, f"{live_server.http_base}{path}?lang=en", token, DESKTOP)
         await page.wait_for_selector(what, timeout=10_000)
         found[path] = await violations(page, axe)
     _no_violations(found)

@@ -15,17 +15,14 @@ from liveshop.deps import Runtime
 from tests.factories import address, make_shop
 from tests.live.conftest import LiveServer, Room
 from tests.payments.helpers import pay, place_order
+from tests.web.flows import DESKTOP, open_page
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 
 async def _page(browser: Any, server: LiveServer, path: str, token: str, lang: str = "en") -> Any:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    script = f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
-    await context.add_init_script(script)
-    page = await context.new_page()
-    await page.goto(f"{server.http_base}{path}?lang={lang}")
-    return page
+    url = f"{server.http_base}{path}?lang={lang}"
+    return await open_page(browser, url, token, DESKTOP, ready=False)
 
 
 async def _focused(page: Any) -> dict[str, str | None]:

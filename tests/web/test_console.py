@@ -5,7 +5,6 @@ language switch."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +12,11 @@ import pytest
 
 from liveshop.web import i18n
 from tests.live.conftest import LiveServer, Room
-from tests.web.conftest import PHONE
+from tests.web.flows import open_page, room_page
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 DESKTOP = {"viewport": {"width": 1440, "height": 1000}}
-
-
-async def _page(
-    browser: Any,
-    url: str,
-    token: str | None = None,
-    device: dict[str, Any] | None = None,
-    *,
-    block_chart: bool = False,
-) -> Any:
-    context = await browser.new_context(**(device or DESKTOP))
-    if block_chart:  # the chart library failed to load: the page works without it
-        await context.route("**/static/vendor/uPlot.iife.min.js", lambda route: route.abort())
-    if token:
-        await context.add_init_script(
-            f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
-        )
-    page = await context.new_page()
-    await page.goto(url)
-    return page
 
 
 async def _console(
@@ -50,16 +29,9 @@ async def _console(
     block_chart: bool = False,
 ) -> Any:
     url = f"{server.http_base}/console/sessions/{room.id}?lang={lang}"
-    page = await _page(browser, url, token, block_chart=block_chart)
-    if token:
-        await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-    return page
-
-
-async def _viewer(browser: Any, server: LiveServer, room: Room, token: str | None = None) -> Any:
-    page = await _page(browser, f"{server.http_base}/live/{room.id}?lang=en", token, PHONE)
-    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-    return page
+    # block_chart: the chart library failed to load (the page works without it)
+    blocked = ("**/static/vendor/uPlot.iife.min.js",) if block_chart else ()
+    return await open_page(browser, url, token, DESKTOP, ready=bool(token), blocked=blocked)
 
 
 async def test_the_anchor_sees_the_stream_key_and_pins_a_product_a_viewer_sees(
@@ -85,7 +57,7 @@ async def test_the_anchor_sees_the_stream_key_and_pins_a_product_a_viewer_sees(
     assert await console.text_content("#session-status") == "Session: Live"
     assert await console.is_disabled("#go-live")
 
-    viewer = await _viewer(browser, live_server, live_room)
+    viewer = await room_page(browser, live_server, live_room)
     assert await viewer.is_hidden("#pinned")
     pin = console.locator("#rundown li").first.get_by_role("button", name="Pin ")
     await pin.focus()
@@ -127,7 +99,7 @@ async def test_an_operator_opens_a_flash_sale_and_the_room_gets_its_countdown(
     assert added.status_code == 201, added.text
     room = await open_room(live_room.id)
     assert room.first["type"] == "snapshot"
-    viewer = await _viewer(browser, live_server, live_room)  # another browser context
+    viewer = await room_page(browser, live_server, live_room)  # another browser context
 
     console = await _console(browser, live_server, live_room, operator.token)
     await console.select_option("#flash-item", live_room.item_ids[0])
@@ -188,7 +160,7 @@ async def test_the_anchor_drops_a_coupon_a_signed_in_fan_claims_in_the_room(
     fan = await make_account("fan")
     room = await open_room(live_room.id)
     assert room.first["type"] == "snapshot"
-    viewer = await _viewer(browser, live_server, live_room, token=fan.token)
+    viewer = await room_page(browser, live_server, live_room, token=fan.token)
     await viewer.wait_for_selector("#who:not(:empty)")
     console = await _console(browser, live_server, live_room, live_room.anchor.token)
     assert await console.text_content("#coupon-amount-label") == "Amount off (CNY)"
@@ -259,7 +231,7 @@ async def test_a_percent_coupon_for_one_product_in_this_live_only(
 ) -> None:
     fan = await make_account("fan")
     room = await open_room(live_room.id)
-    viewer = await _viewer(browser, live_server, live_room, token=fan.token)
+    viewer = await room_page(browser, live_server, live_room, token=fan.token)
     await viewer.wait_for_selector("#who:not(:empty)")
     console = await _console(browser, live_server, live_room, live_room.anchor.token)
     assert await console.is_hidden("#coupon-percent")
@@ -323,7 +295,7 @@ async def test_a_viewers_message_is_moderated_from_the_console(
     console = await _console(
         browser, live_server, live_room, live_room.anchor.token, block_chart=True
     )
-    viewer = await _viewer(browser, live_server, live_room, token=fan.token)
+    viewer = await room_page(browser, live_server, live_room, token=fan.token)
     await viewer.wait_for_selector("#who:not(:empty)")
     await viewer.fill("#chat-input", "buy my stuff at spam.example")
     await viewer.press("#chat-input", "Enter")

@@ -3,7 +3,6 @@ between two browsers, likes, sign-in, the language switch, the reconnect banner.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,9 @@ from liveshop.deps import Runtime
 from liveshop.web import i18n
 from tests.live.conftest import LiveServer, Room
 from tests.web.conftest import PHONE
-from tests.web.flows import approve_payment
+from tests.web.flows import approve_payment, room_page
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-
-async def _viewer(browser: Any, server: LiveServer, room: Room, token: str | None = None) -> Any:
-    context = await browser.new_context(**PHONE)
-    if token:
-        await context.add_init_script(
-            f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
-        )
-    page = await context.new_page()
-    await page.goto(f"{server.http_base}/live/{room.id}?lang=en")
-    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-    return page
 
 
 async def test_a_viewer_sees_the_room_and_the_pinned_product_arrives(
@@ -39,7 +26,7 @@ async def test_a_viewer_sees_the_room_and_the_pinned_product_arrives(
     screenshot_dir: Path,
 ) -> None:
     fan = await make_account("fan")
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
     assert "Autumn picks" in await page.text_content("#anchor-name")
     assert await page.is_hidden("#pinned")
     assert await page.text_content("#bag-open") == "Product bag (2)"
@@ -72,8 +59,8 @@ async def test_chat_goes_between_two_browsers_and_a_guest_is_asked_to_sign_in(
     browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
 ) -> None:
     fan = await make_account("fan")
-    guest = await _viewer(browser, live_server, live_room)
-    speaker = await _viewer(browser, live_server, live_room, token=fan.token)
+    guest = await room_page(browser, live_server, live_room)
+    speaker = await room_page(browser, live_server, live_room, token=fan.token)
     await speaker.wait_for_selector("#who:not(:empty)")
     await speaker.fill("#chat-input", "Is the red one in stock?")
     await speaker.press("#chat-input", "Enter")  # the keyboard sends
@@ -87,7 +74,7 @@ async def test_signing_in_from_the_room_and_switching_to_chinese(
     browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
 ) -> None:
     fan = await make_account("fan")
-    page = await _viewer(browser, live_server, live_room)
+    page = await room_page(browser, live_server, live_room)
     await page.fill("#signin-password", "wrong-password")
     await page.fill("#signin-email", fan.email)
     await page.click("#signin button[type=submit]")
@@ -106,7 +93,7 @@ async def test_signing_in_from_the_room_and_switching_to_chinese(
 async def test_the_reconnect_banner_shows_while_the_socket_is_down(
     browser: Any, live_server: LiveServer, live_room: Room, runtime: Runtime, client: Any
 ) -> None:
-    page = await _viewer(browser, live_server, live_room)
+    page = await room_page(browser, live_server, live_room)
     assert await page.is_hidden("#reconnect")
     for conn in runtime.rooms.hub.connections(live_room.id):
         conn.close(4008)  # the server drops it (as it does a slow reader)
@@ -162,11 +149,11 @@ async def test_buying_the_pinned_product_paying_and_coming_back_to_the_room(
         headers=live_room.anchor.headers,
     )
     assert pinned.status_code == 200
-    guest = await _viewer(browser, live_server, live_room)
+    guest = await room_page(browser, live_server, live_room)
     await guest.click("#pinned-buy")
     await guest.wait_for_selector("#signin-error:has-text('Sign in first')")
 
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
     await page.click("#pinned-buy")
     await page.wait_for_selector("#checkout[open]")
     await page.fill("#ship-recipient", "Fan One")
@@ -188,7 +175,7 @@ async def test_signing_up_without_leaving_the_room_then_chatting(
     browser: Any, live_server: LiveServer, live_room: Room, make_account: Any
 ) -> None:
     taken = await make_account("fan")
-    page = await _viewer(browser, live_server, live_room)
+    page = await room_page(browser, live_server, live_room)
     await page.click("#signup-toggle")
     assert await page.text_content("#signin-submit") == "Create my account"
     await page.fill("#signin-email", taken.email)

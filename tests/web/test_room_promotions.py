@@ -4,9 +4,7 @@ a coupon drop is claimed; a red envelope is grabbed; the anchor is followed and 
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +13,7 @@ from liveshop.clock import FrozenClock
 from liveshop.deps import Runtime
 from liveshop.promotions.flash_runtime import FlashSales
 from tests.live.conftest import LiveServer, Room
-from tests.web.conftest import PHONE
-from tests.web.flows import approve_payment, fill_address
+from tests.web.flows import approve_payment, drop_coupon, fill_address, idempotency_key, room_page
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -31,22 +28,6 @@ def clock() -> FrozenClock:
     return FrozenClock(datetime.now(UTC).replace(microsecond=0))
 
 
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
-
-
-async def _viewer(browser: Any, server: LiveServer, room: Room, token: str | None = None) -> Any:
-    context = await browser.new_context(**PHONE)
-    if token:
-        await context.add_init_script(
-            f"localStorage.setItem('liveshop_token', {json.dumps(token)})"
-        )
-    page = await context.new_page()
-    await page.goto(f"{server.http_base}/live/{room.id}?lang=en")
-    await page.wait_for_selector("body[data-ready='1']", timeout=10_000)
-    return page
-
-
 async def test_a_viewer_sees_a_flash_sale_count_down_open_and_buys_and_pays_it(
     browser: Any,
     live_server: LiveServer,
@@ -57,13 +38,13 @@ async def test_a_viewer_sees_a_flash_sale_count_down_open_and_buys_and_pays_it(
     clock: FrozenClock,
 ) -> None:
     fan = await make_account("fan")
-    guest = await _viewer(browser, live_server, live_room)
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    guest = await room_page(browser, live_server, live_room)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
     await page.wait_for_selector("#who:not(:empty)")
     created = await client.post(
         f"/live/sessions/{live_room.id}/flash-sales",
         json={"item_id": live_room.item_ids[0], "price_minor": 4900, "quantity": 3},
-        headers={**live_room.anchor.headers, **_key()},
+        headers={**live_room.anchor.headers, **idempotency_key()},
     )
     assert created.status_code == 201, created.text
     sale_id = created.json()["id"]
@@ -125,7 +106,7 @@ async def test_a_fan_waits_in_line_for_a_sold_out_sale_and_pays_the_unit_that_ca
             "quantity": 1,
             "payment_window_seconds": 60,
         },
-        headers={**live_room.anchor.headers, **_key()},
+        headers={**live_room.anchor.headers, **idempotency_key()},
     )
     assert created.status_code == 201, created.text
     sale_id = created.json()["id"]
@@ -141,11 +122,11 @@ async def test_a_fan_waits_in_line_for_a_sold_out_sale_and_pays_the_unit_that_ca
     bought = await client.post(
         f"/flash-sales/{sale_id}/buy",
         json={"shipping_address": address},
-        headers={**buyer.headers, **_key()},
+        headers={**buyer.headers, **idempotency_key()},
     )
     assert bought.status_code == 201, bought.text
 
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
     card = f"{FLASH}[data-id='{sale_id}']"
     await page.wait_for_selector(f"{card}[data-status='sold_out']", timeout=5_000)
     sale = page.locator(card)
@@ -182,29 +163,10 @@ async def test_a_viewer_claims_a_coupon_from_a_drop(
     runtime: Runtime,
 ) -> None:
     fan = await make_account("fan")
-    guest = await _viewer(browser, live_server, live_room)
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
-    template = await client.post(
-        "/coupon-templates",
-        json={
-            "title": "5 off",
-            "kind": "fixed",
-            "amount_off_minor": 500,
-            "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
-            "quota": 100,
-            "session_id": live_room.id,
-            "live_session_only": True,
-        },
-        headers={**live_room.anchor.headers, **_key()},
-    )
-    assert template.status_code == 201, template.text
-    drop = await client.post(
-        f"/live/sessions/{live_room.id}/coupon-drops",
-        json={"template_id": template.json()["id"], "quota": 5},
-        headers={**live_room.anchor.headers, **_key()},
-    )
-    assert drop.status_code == 201, drop.text
-    card = f"{COUPON}[data-id='{drop.json()['id']}']"
+    guest = await room_page(browser, live_server, live_room)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
+    drop = await drop_coupon(client, live_room, runtime.clock.now(), live_session_only=True)
+    card = f"{COUPON}[data-id='{drop['id']}']"
     await page.wait_for_selector(card, timeout=5_000)
     assert "5.00 CNY off" in await page.text_content(f"{card} .promo-terms")
     # the drop pops up over the video, with its terms; the card stays in the list
@@ -240,12 +202,12 @@ async def test_a_viewer_grabs_a_red_envelope_and_follows_the_anchor(
     make_account: Any,
 ) -> None:
     fan = await make_account("fan")
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
     await page.wait_for_selector("#follow[aria-pressed='false']:not([hidden])")
     funded = await client.post(
         f"/live/sessions/{live_room.id}/red-envelopes",
         json={"amount_minor": 1000, "count": 2},
-        headers={**live_room.anchor.headers, **_key()},
+        headers={**live_room.anchor.headers, **idempotency_key()},
     )
     assert funded.status_code == 201, funded.text
     card = f"{ENVELOPE}[data-id='{funded.json()['id']}']"
@@ -270,7 +232,7 @@ async def test_a_viewer_enters_a_raffle_and_sees_it_won_with_a_link_to_the_proof
     browser: Any, live_server: LiveServer, live_room: Room, client: Any, make_account: Any
 ) -> None:
     fan = await make_account("fan")
-    page = await _viewer(browser, live_server, live_room, token=fan.token)
+    page = await room_page(browser, live_server, live_room, token=fan.token)
     created = await client.post(
         f"/live/sessions/{live_room.id}/raffles",
         json={"title": "Tea for one", "item_id": live_room.item_ids[0], "entry_seconds": 60},

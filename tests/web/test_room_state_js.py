@@ -7,8 +7,6 @@ deletion and each promotion's events (flash sale, coupon drop, red envelope, raf
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from liveshop.live.state import apply_events
 from liveshop.promotions.flash_runtime import FlashSales
 from tests.live.conftest import LiveServer, Room
 from tests.web.conftest import PHONE
+from tests.web.flows import drop_coupon, idempotency_key
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -30,10 +29,6 @@ REPLAY = """async ([snapshot, events, twice]) => {
   }
   return state;
 }"""
-
-
-def _key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 async def test_snapshot_plus_events_in_the_page_equals_a_fresh_snapshot(
@@ -57,7 +52,7 @@ async def test_snapshot_plus_events_in_the_page_equals_a_fresh_snapshot(
     two = next(e for e in early.events() if e.get("text") == "two")
 
     async def ok(method: str, url: str, body: Any = None, key: bool = False) -> Any:
-        headers = {**anchor, **(_key() if key else {})}
+        headers = {**anchor, **(idempotency_key() if key else {})}
         response = await client.request(method, url, json=body, headers=headers)
         assert response.status_code < 300, (url, response.text)
         return response.json() if response.status_code != 204 else None
@@ -85,7 +80,7 @@ async def test_snapshot_plus_events_in_the_page_equals_a_fresh_snapshot(
         bought = await client.post(
             f"/flash-sales/{sale['id']}/buy",
             json={"shipping_address": address},
-            headers={**fan.headers, **_key()},
+            headers={**fan.headers, **idempotency_key()},
         )
         assert bought.status_code == 201, bought.text
         await flash.tick()  # publishes the stock left
@@ -97,20 +92,7 @@ async def test_snapshot_plus_events_in_the_page_equals_a_fresh_snapshot(
     closed = await flash_sale(4900)
     await ok("POST", f"/flash-sales/{closed}/close")
     await flash_sale(5900)  # stays open, with its stock left
-    template = await ok(
-        "POST",
-        "/coupon-templates",
-        {
-            "title": "5 off",
-            "kind": "fixed",
-            "amount_off_minor": 500,
-            "valid_until": (clock.now() + timedelta(days=1)).isoformat(),
-            "quota": 10,
-            "session_id": live_room.id,
-        },
-        key=True,
-    )
-    await ok("POST", f"{base}/coupon-drops", {"template_id": template["id"], "quota": 5}, key=True)
+    await drop_coupon(client, live_room, clock.now(), quota=5)
     await ok("POST", f"{base}/red-envelopes", {"amount_minor": 1000, "count": 2}, key=True)
     raffle = await ok(
         "POST",
