@@ -14,7 +14,7 @@ from rich.table import Table
 from liveshop import __version__
 from liveshop.clock import SystemClock
 from liveshop.config import ConfigError, Settings
-from liveshop.promotions.raffle_cli import raffle_app
+from liveshop.promotions.raffles.cli import raffle_app
 from liveshop.video.cli import video_app
 
 app = typer.Typer(help="liveshop: self-hosted live-streaming commerce.", no_args_is_help=True)
