@@ -353,8 +353,8 @@ def bench_room(
     ] = True,
 ) -> None:
     """Room fan-out: latency, deliveries/s, server CPU and memory; batched vs naive hub."""
-    from liveshop.benchmarks.room import RoomBenchConfig
     from liveshop.benchmarks.room import main as run_room
+    from liveshop.benchmarks.room_results import RoomBenchConfig
 
     cfg = RoomBenchConfig(
         viewers=viewers,
