@@ -182,7 +182,7 @@ def test_the_demo_promotion_script_runs_a_flash_sale_a_coupon_drop_an_envelope_a
 ) -> None:
     import asyncio
 
-    from liveshop.promotions.raffle_proof import parse_proof, verify
+    from liveshop.promotions.raffles.proof import parse_proof, verify
     from liveshop.simulate.promotions import Script, one_cycle
 
     async def cycle() -> Any:

@@ -46,23 +46,24 @@ from liveshop.payments.api import router as payments_router
 from liveshop.payments.sandbox import SandboxProvider
 from liveshop.payments.sandbox_api import router as sandbox_router
 from liveshop.periodic import every
-from liveshop.promotions.coupon_api import router as coupon_router
-from liveshop.promotions.coupon_flows import end_due as end_due_drops
-from liveshop.promotions.coupon_flows import room_promotions as coupon_promotions
-from liveshop.promotions.envelope_api import router as envelope_router
-from liveshop.promotions.envelope_flows import GATE as ENVELOPE_GATE
-from liveshop.promotions.envelope_flows import expire_due as expire_due_envelopes
-from liveshop.promotions.envelope_flows import room_promotions as envelope_promotions
-from liveshop.promotions.envelope_gate import make_envelope_gate
-from liveshop.promotions.flash_api import router as flash_router
-from liveshop.promotions.flash_fastlane import PATH as FLASH_BUY_PATH
-from liveshop.promotions.flash_fastlane import FlashBuyFastLane
-from liveshop.promotions.flash_runtime import FlashSales
-from liveshop.promotions.gate import MemoryGate, StockGate
-from liveshop.promotions.gate_redis import RedisGate
-from liveshop.promotions.raffle_api import router as raffle_router
-from liveshop.promotions.raffle_flows import room_promotions as raffle_promotions
-from liveshop.promotions.raffle_flows import sweep_once as close_due_raffles
+from liveshop.promotions.coupons.api import router as coupon_router
+from liveshop.promotions.coupons.flows import end_due as end_due_drops
+from liveshop.promotions.coupons.flows import room_promotions as coupon_promotions
+from liveshop.promotions.envelopes.api import router as envelope_router
+from liveshop.promotions.envelopes.flows import GATE as ENVELOPE_GATE
+from liveshop.promotions.envelopes.flows import expire_due as expire_due_envelopes
+from liveshop.promotions.envelopes.flows import room_promotions as envelope_promotions
+from liveshop.promotions.envelopes.gate import EnvelopeGate, MemoryEnvelopeGate
+from liveshop.promotions.envelopes.gate_redis import RedisEnvelopeGate
+from liveshop.promotions.flash.api import router as flash_router
+from liveshop.promotions.flash.fastlane import PATH as FLASH_BUY_PATH
+from liveshop.promotions.flash.fastlane import FlashBuyFastLane
+from liveshop.promotions.flash.gate import MemoryGate, StockGate
+from liveshop.promotions.flash.gate_redis import RedisGate
+from liveshop.promotions.flash.runtime import FlashSales
+from liveshop.promotions.raffles.api import router as raffle_router
+from liveshop.promotions.raffles.flows import room_promotions as raffle_promotions
+from liveshop.promotions.raffles.flows import sweep_once as close_due_raffles
 from liveshop.realtime.broker import Broker, MemoryBroker, RedisBroker
 from liveshop.realtime.counters import Counters, MemoryCounters, RedisCounters
 from liveshop.realtime.hub import Hub
@@ -198,7 +199,10 @@ def create_app(
         )
         runtime.extras["flash"] = flash_sales
         rooms.promotion_sources.append(raffle_promotions(sessionmaker))
-        runtime.extras[ENVELOPE_GATE] = make_envelope_gate(redis)
+        envelope_gate: EnvelopeGate = (
+            RedisEnvelopeGate(redis) if redis is not None else MemoryEnvelopeGate()
+        )
+        runtime.extras[ENVELOPE_GATE] = envelope_gate
         rooms.promotion_sources.append(envelope_promotions(sessionmaker))
         rooms.promotion_sources.append(coupon_promotions(sessionmaker))
         await flash_sales.start()

@@ -14,7 +14,7 @@ from rich.table import Table
 from liveshop import __version__
 from liveshop.clock import SystemClock
 from liveshop.config import ConfigError, Settings
-from liveshop.promotions.raffle_cli import raffle_app
+from liveshop.promotions.raffles.cli import raffle_app
 from liveshop.video.cli import video_app
 
 app = typer.Typer(help="liveshop: self-hosted live-streaming commerce.", no_args_is_help=True)
@@ -353,8 +353,8 @@ def bench_room(
     ] = True,
 ) -> None:
     """Room fan-out: latency, deliveries/s, server CPU and memory; batched vs naive hub."""
-    from liveshop.benchmarks.room import RoomBenchConfig
     from liveshop.benchmarks.room import main as run_room
+    from liveshop.benchmarks.room_results import RoomBenchConfig
 
     cfg = RoomBenchConfig(
         viewers=viewers,

@@ -8,7 +8,10 @@ from liveshop.inventory import models as inventory_models
 from liveshop.live import models as live_models
 from liveshop.orders import models as orders_models
 from liveshop.payments import models as payments_models
-from liveshop.promotions import coupon_models, envelope_models, flash_models, raffle_models
+from liveshop.promotions.coupons import models as coupon_models
+from liveshop.promotions.envelopes import models as envelope_models
+from liveshop.promotions.flash import models as flash_models
+from liveshop.promotions.raffles import models as raffle_models
 from liveshop.video import models as video_models
 from liveshop.wallet import models as wallet_models
 

@@ -30,7 +30,7 @@ from liveshop.benchmarks.flash_report import (
     summary,
     targets,
 )
-from liveshop.promotions.flash_schemas import BuyIn
+from liveshop.promotions.flash.schemas import BuyIn
 from liveshop.simulate import talk
 
 

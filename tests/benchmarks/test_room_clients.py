@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from liveshop.benchmarks.room import RoomBenchConfig, _server_settings
+from liveshop.benchmarks.room import _server_settings
 from liveshop.benchmarks.room_clients import (
     ChatterJob,
     ViewerJob,
@@ -20,6 +20,7 @@ from liveshop.benchmarks.room_clients import (
     _Viewer,
     _Viewers,
 )
+from liveshop.benchmarks.room_results import RoomBenchConfig
 from liveshop.config import Settings
 from liveshop.simulate import talk
 

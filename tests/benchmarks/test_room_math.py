@@ -7,8 +7,8 @@ from array import array
 
 import pytest
 
-from liveshop.benchmarks.room import ModeResult, RoomBenchConfig, percentile
 from liveshop.benchmarks.room_report import mode_summary, summary
+from liveshop.benchmarks.room_results import ModeResult, RoomBenchConfig, percentile
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from liveshop.benchmarks import room_wire
-from liveshop.benchmarks.room import RoomBenchConfig, _server_settings
+from liveshop.benchmarks.room import _server_settings
+from liveshop.benchmarks.room_results import RoomBenchConfig
 from liveshop.benchmarks.server import (
     prepare_database,
     server_env,

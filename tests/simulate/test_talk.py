@@ -16,7 +16,7 @@ from liveshop.inventory.geo import CITIES
 from liveshop.live.moderation import BannedWords, ChatGate, ChatRules, Sanctions
 from liveshop.orders.schemas import AddressIn, OrderIn
 from liveshop.orders.service import destination_of
-from liveshop.promotions.flash_schemas import BuyIn
+from liveshop.promotions.flash.schemas import BuyIn
 from liveshop.simulate import talk
 
 SHOWCASE = [

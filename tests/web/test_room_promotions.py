@@ -11,7 +11,7 @@ import pytest
 
 from liveshop.clock import FrozenClock
 from liveshop.deps import Runtime
-from liveshop.promotions.flash_runtime import FlashSales
+from liveshop.promotions.flash.runtime import FlashSales
 from tests.live.conftest import LiveServer, Room
 from tests.web.flows import approve_payment, drop_coupon, fill_address, idempotency_key, room_page
 

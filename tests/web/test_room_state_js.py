@@ -14,7 +14,7 @@ import pytest
 from liveshop.clock import FrozenClock
 from liveshop.deps import Runtime
 from liveshop.live.state import apply_events
-from liveshop.promotions.flash_runtime import FlashSales
+from liveshop.promotions.flash.runtime import FlashSales
 from tests.live.conftest import LiveServer, Room
 from tests.web.conftest import PHONE
 from tests.web.flows import drop_coupon, idempotency_key

@@ -285,7 +285,7 @@ async def _check(
     from liveshop.db import create_engine, create_sessionmaker
     from liveshop.inventory import service as inventory
     from liveshop.orders.models import Order
-    from liveshop.promotions.flash_models import FlashReservation
+    from liveshop.promotions.flash.models import FlashReservation
 
     engine = create_engine(ctx.database_url)
     try:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from liveshop.benchmarks.room import ModeResult, RoomBenchConfig
+from liveshop.benchmarks.room_results import ModeResult, RoomBenchConfig
 
 # The targets (2-core machine): deliveries per server CPU-second, naive/ours CPU ratio,
 # p99 at 5,000 viewers with 100 chat/s and 1,000 likes/s, memory per idle connection.

@@ -50,7 +50,7 @@ from urllib.parse import urljoin
 import httpx
 
 from liveshop.benchmarks import server as bench_server
-from liveshop.benchmarks.room import percentile
+from liveshop.benchmarks.room_results import percentile
 from liveshop.config import Settings
 from liveshop.video import nginx
 

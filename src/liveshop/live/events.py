@@ -10,17 +10,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from liveshop.promotions.coupon_events import (
+from liveshop.promotions.coupons.events import (
     COUPON_PRIORITY_TYPES,
     CouponDropEndedEvent,
     CouponDropEvent,
 )
-from liveshop.promotions.envelope_events import (
+from liveshop.promotions.envelopes.events import (
     ENVELOPE_PRIORITY_TYPES,
     RedEnvelopeOpenEvent,
     RedEnvelopeResultEvent,
 )
-from liveshop.promotions.flash_events import (
+from liveshop.promotions.flash.events import (
     FLASH_PRIORITY_TYPES,
     FlashClosedEvent,
     FlashCountdownEvent,
@@ -29,7 +29,7 @@ from liveshop.promotions.flash_events import (
     FlashSoldOutEvent,
     FlashStockEvent,
 )
-from liveshop.promotions.raffle_events import (
+from liveshop.promotions.raffles.events import (
     RAFFLE_PRIORITY_TYPES,
     RaffleClosedEvent,
     RaffleOpenEvent,

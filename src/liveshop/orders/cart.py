@@ -16,9 +16,9 @@ from liveshop.errors import conflict, invalid
 from liveshop.live import service as live_service
 from liveshop.orders import store_credit
 from liveshop.orders.schemas import OrderLineIn
-from liveshop.promotions import coupon_checkout as checkout
-from liveshop.promotions.coupon_checkout import Cart, Evaluation
-from liveshop.promotions.coupon_math import CartLine
+from liveshop.promotions.coupons import checkout
+from liveshop.promotions.coupons.checkout import Cart, Evaluation
+from liveshop.promotions.coupons.discounts import CartLine
 from liveshop.video.models import VideoReplay
 from liveshop.wallet import service as wallet_service
 

@@ -24,7 +24,7 @@ from liveshop.orders.cart import price_lines, session_prices
 from liveshop.orders.models import Order, OrderLine, OrderStatusChange
 from liveshop.orders.schemas import AddressIn, OrderLineIn
 from liveshop.orders.views import to_out as to_out
-from liveshop.promotions import coupon_checkout
+from liveshop.promotions.coupons import checkout as coupon_checkout
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "pending_payment": ("paid", "cancelled", "expired"),

@@ -9,7 +9,7 @@ from liveshop.inventory import service as inventory
 from liveshop.orders import store_credit
 from liveshop.orders.models import Order, OrderLine
 from liveshop.orders.schemas import AllocationOut, OrderLineOut, OrderOut
-from liveshop.promotions import coupon_checkout
+from liveshop.promotions.coupons import checkout as coupon_checkout
 
 
 async def to_out(session: AsyncSession, order: Order) -> OrderOut:

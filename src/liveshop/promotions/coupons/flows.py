@@ -1,0 +1,67 @@
+"""Coupon drops on the room's side: the events after commits, the sweeper that ends drops
+whose time is up (started by the app's lifespan; tests call :func:`end_due`), and the room
+snapshot's source of running drops.
+
+Room events follow the live API's rule: change, commit, then publish under the session's
+command lock, so the room sees them in commit order and never an event for a change that
+did not land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from liveshop.promotions.coupons import service as coupons
+from liveshop.promotions.coupons import views
+
+if TYPE_CHECKING:
+    from liveshop.deps import Runtime
+
+log = structlog.get_logger(__name__)
+"""The sweeper's period, at most (``LIVESHOP_SWEEP_INTERVAL_SECONDS`` when shorter)."""
+
+
+def room_promotions(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> Callable[[str], Awaitable[list[dict[str, Any]]]]:
+    """The room snapshot's source of running coupon drops (``LiveRooms.promotion_sources``):
+    every drop whose ``coupon.drop`` went out and whose ``coupon.drop_ended`` has not."""
+
+    async def source(session_id: str) -> list[dict[str, Any]]:
+        async with sessionmaker() as session:
+            rows = await coupons.list_drops(session, session_id=session_id, active_only=True)
+            return [views.drop_view(drop, template) for drop, template in rows]
+
+    return source
+
+
+async def publish_ended(runtime: Runtime, drop_id: str) -> None:
+    """After the commit that ended a drop (its last claim, or the sweeper): tell the room."""
+    async with runtime.sessionmaker() as session:
+        drop = await coupons.get_drop_or_raise(session, drop_id=drop_id)
+    async with runtime.rooms.command_lock(drop.session_id):
+        await runtime.rooms.publish_priority(drop.session_id, views.drop_ended_event(drop))
+
+
+async def end_due(runtime: Runtime) -> list[str]:
+    """End every active drop whose time is up or whose template ran out, and tell the room.
+    One short transaction per drop; safe on several nodes (the guarded UPDATE lets one win).
+    Returns the ids this call ended."""
+    now = runtime.clock.now()
+    async with runtime.sessionmaker() as session:
+        due = await coupons.due_drops(session, now=now)
+        await session.rollback()
+    ended: list[str] = []
+    for drop_id in due:
+        async with runtime.sessionmaker() as session:
+            if await coupons.end_drop(session, drop_id=drop_id, now=now) is None:
+                await session.rollback()
+                continue
+            await session.commit()
+        await publish_ended(runtime, drop_id)
+        ended.append(drop_id)
+    return ended

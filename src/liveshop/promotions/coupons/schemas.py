@@ -1,0 +1,133 @@
+"""HTTP schemas of coupons (the room's shapes are in ``coupon_events.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from liveshop.orders.schemas import Id, OrderLineIn, StoreCreditQuoteOut
+from liveshop.promotions.coupons.events import CouponDropView, CouponTerms, DropEndReason
+
+MAX_COUPONS_PER_ORDER = 5
+ID = Field(min_length=1, max_length=26)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemplateIn(_In):
+    """A coupon's terms. Amounts are integer minor units (a JSON float is refused).
+
+    ``merchant_id``: issue for that merchant (a member, or an admin); ``session_id``: for
+    that live session (a manager of it, or a merchant selling in it). Neither: a platform
+    coupon (admins), or the caller's only merchant.
+    """
+
+    title: str = Field(min_length=1, max_length=120)
+    kind: Literal["fixed", "percent"]
+    amount_off_minor: StrictInt = 0
+    percent_off: StrictInt = 0
+    cap_minor: StrictInt | None = None
+    min_spend_minor: StrictInt = 0
+    currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
+    scope: Literal["order", "merchant", "skus"] | None = None
+    scope_merchant_id: str | None = Field(default=None, min_length=1, max_length=26)
+    sku_ids: list[Id] = Field(default_factory=list, max_length=100)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime
+    live_session_only: StrictBool = False
+    quota: StrictInt
+    per_user_limit: StrictInt = 1
+    eligibility: Literal["everyone", "followers"] = "everyone"
+    stackable: StrictBool = False
+    merchant_id: str | None = Field(default=None, min_length=1, max_length=26)
+    session_id: str | None = Field(default=None, min_length=1, max_length=26)
+
+
+class TemplateOut(BaseModel):
+    id: str
+    issuer_id: str
+    merchant_id: str | None
+    session_id: str | None
+    terms: CouponTerms
+    quota: int
+    claimed_count: int
+    per_user_limit: int
+    eligibility: Literal["everyone", "followers"]
+    created_at: datetime
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
+
+
+class DropIn(_In):
+    template_id: str = ID
+    quota: StrictInt
+    duration_seconds: StrictInt = Field(default=600, ge=10, le=86_400)
+
+
+class DropOut(CouponDropView):
+    status: Literal["active", "ended"]
+    claimed: int
+    end_reason: DropEndReason | None
+    ended_at: str | None
+
+
+class DropList(BaseModel):
+    items: list[DropOut]
+
+
+class CouponOut(BaseModel):
+    """A coupon you hold."""
+
+    id: str
+    template_id: str
+    drop_id: str | None
+    status: Literal["unused", "used"]
+    order_id: str | None
+    claimed_at: datetime
+    used_at: datetime | None
+    coupon: CouponTerms
+
+
+class CouponList(BaseModel):
+    items: list[CouponOut]
+
+
+class QuoteIn(_In):
+    """A cart to price: the same lines as ``POST /orders``, the session it is bought in, and
+    optionally the coupons you mean to use (checked exactly as checkout checks them)."""
+
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    live_session_id: str | None = Field(default=None, min_length=1, max_length=26)
+    coupon_ids: list[Id] = Field(default_factory=list, max_length=MAX_COUPONS_PER_ORDER)
+    wallet_minor: StrictInt = Field(
+        default=0, description="Store credit you mean to pay, checked as checkout checks it."
+    )
+
+
+class DiscountOut(BaseModel):
+    coupon_id: str
+    template_id: str
+    title: str
+    amount_minor: int
+
+
+class AppliedOut(BaseModel):
+    coupon_ids: list[str]
+    discount_minor: int
+    total_minor: int
+    discounts: list[DiscountOut]
+
+
+class QuoteOut(BaseModel):
+    merchant_id: str
+    currency: str
+    subtotal_minor: int
+    applied: AppliedOut | None
+    best: AppliedOut | None
+    wallet: StoreCreditQuoteOut | None = None

@@ -1,0 +1,2 @@
+"""Red envelopes: funded pots split among the first grabbers (in-process and Redis gate), paid
+into wallets."""

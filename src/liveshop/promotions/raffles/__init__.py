@@ -1,0 +1,2 @@
+"""Provably fair raffles: commit-reveal draws among eligible viewers, verifiable with `liveshop
+raffle verify`."""
