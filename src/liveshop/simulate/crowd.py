@@ -56,9 +56,16 @@ class Tally:
 
 class _Viewer:
     def __init__(
-        self, crowd: Crowd, session_id: str, token: str | None, rng: random.Random, tally: Tally
+        self,
+        crowd: Crowd,
+        session_id: str,
+        token: str | None,
+        rng: random.Random,
+        tally: Tally,
+        purchases: set[asyncio.Task[None]],
     ) -> None:
         self.crowd = crowd
+        self.purchases = purchases
         self.session_id = session_id
         self.token = token
         self.rng = rng
@@ -114,7 +121,12 @@ class _Viewer:
             await ws.send(orjson.dumps({"type": "chat", "text": text}).decode())
             self.tally.chats += 1
             if item.get("sku_id") and self.rng.random() < self.crowd.buy_chance:
-                await self._buy(http, auth, item["sku_id"])
+                # A buyer who started paying finishes paying, even when their visit ends (or
+                # the crowd stops) meanwhile: ``run`` waits for every purchase.
+                purchase = asyncio.create_task(self._buy(http, auth, item["sku_id"]))
+                self.purchases.add(purchase)
+                purchase.add_done_callback(self.purchases.discard)
+                await asyncio.shield(purchase)
 
     async def _buy(self, http: httpx.AsyncClient, auth: dict[str, str], sku_id: str) -> None:
         order = await http.post(
@@ -154,10 +166,11 @@ async def run(crowd: Crowd, *, seconds: float | None = None, tally: Tally | None
         tokens = [await talk.sign_in(http, i, prefix="crowd") for i in range(talkers)]
         free = list(tokens)
         running: set[asyncio.Task[None]] = set()
+        purchases: set[asyncio.Task[None]] = set()
 
         async def one(token: str | None) -> None:
             try:
-                await _Viewer(crowd, session_id, token, rng, tally).visit(http)
+                await _Viewer(crowd, session_id, token, rng, tally, purchases).visit(http)
             except (OSError, TimeoutError, httpx.HTTPError) as exc:
                 tally.error(type(exc).__name__)
             except Exception as exc:  # a closed socket, a refused join: the next one comes
@@ -181,5 +194,8 @@ async def run(crowd: Crowd, *, seconds: float | None = None, tally: Tally | None
             for task in list(running):
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            for outcome in await asyncio.gather(*purchases, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    tally.error(type(outcome).__name__)
     log.info("crowd_done", **{k: v for k, v in vars(tally).items() if k != "errors"})
     return tally
