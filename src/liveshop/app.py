@@ -192,6 +192,7 @@ def create_app(
             rooms=rooms,
             shared_gate=redis is not None,
             batch_max=settings.flash_batch_max,
+            orphan_grace_seconds=settings.flash_orphan_grace_seconds,
             naive=settings.flash_mode == "naive",
             writer_url=(
                 None if is_private_memory_database(settings.database_url) else settings.database_url

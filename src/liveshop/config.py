@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # transaction per buy with a row lock on the sale
     flash_mode: Literal["gate", "naive"] = "gate"
     flash_batch_max: int = Field(default=2000, ge=1, le=5000)
+    # several nodes: units a node took in the shared gate and never wrote (it died) are given
+    # back after this long; a node refuses (503) to write a buy older than half of it
+    flash_orphan_grace_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # live video (docs/streaming.md): nginx-rtmp ingest, HLS playback, recordings -> replays
     rtmp_port: int = Field(default=1935, ge=1, le=65535)

@@ -254,6 +254,16 @@ async def transition(
     await session.refresh(order)
 
 
+ORDINARY_SOURCES = ("checkout", "seed")  # orders whose stock the orders domain settles
+
+
+def settled_by_its_promotion(order: Order) -> bool:
+    """An unpaid order placed by a promotion (a flash sale) holds units its promotion gave it:
+    when it expires or is cancelled, the promotion's sweeper gives them back to the
+    promotion (a flash sale's waitlist first), not to ordinary stock."""
+    return order.source not in ORDINARY_SOURCES
+
+
 def is_overdue(order: Order, now: datetime) -> bool:
     return order.status == "pending_payment" and order.expires_at <= now
 
@@ -272,9 +282,11 @@ async def mark_paid(
 
 
 async def expire(session: AsyncSession, *, order: Order, now: datetime) -> None:
-    """An unpaid order past its window: release its stock."""
+    """An unpaid order past its window: release its stock (a promotion's order: its promotion's
+    sweeper gives the units back to the promotion)."""
     await transition(session, order=order, to="expired", now=now, note="payment window passed")
-    await inventory.release_for_order(session, order_id=order.id, now=now, note="order expired")
+    if not settled_by_its_promotion(order):
+        await inventory.release_for_order(session, order_id=order.id, now=now, note="order expired")
     await coupon_checkout.release_for_order(session, order_id=order.id, now=now)
     await store_credit.release(session, order=order, now=now)
 
@@ -282,8 +294,9 @@ async def expire(session: AsyncSession, *, order: Order, now: datetime) -> None:
 async def cancel(
     session: AsyncSession, *, order: Order, now: datetime, actor_id: str | None, reason: str
 ) -> None:
-    """Cancel before shipping and give the stock back; an unpaid order's store credit goes back
-    here, a paid order's money through a refund (the caller's: see flows)."""
+    """Cancel before shipping and give the stock back (an unpaid promotion's order: to its
+    promotion, by the promotion's sweeper); an unpaid order's store credit goes back here, a
+    paid order's money through a refund (the caller's: see flows)."""
     if is_overdue(order, now):
         await expire(session, order=order, now=now)
         raise conflict("order.invalid_state", "the order has expired", order_status="expired")
@@ -297,7 +310,10 @@ async def cancel(
         note=reason,
         cancel_reason=reason or None,
     )
-    await inventory.release_for_order(session, order_id=order.id, now=now, note="order cancelled")
+    if was_paid or not settled_by_its_promotion(order):
+        await inventory.release_for_order(
+            session, order_id=order.id, now=now, note="order cancelled"
+        )
     await coupon_checkout.release_for_order(session, order_id=order.id, now=now)
     if not was_paid:
         await store_credit.release(session, order=order, now=now)

@@ -173,6 +173,18 @@ class StockGate(Protocol):
         """
         ...
 
+    async def written(self, sale_id: str, reservation_ids: Sequence[str]) -> None:
+        """These accepted reservations' orders are committed: they are no longer at risk of
+        being lost with the node that accepted them (see :meth:`unwritten`)."""
+        ...
+
+    async def unwritten(self, sale_id: str, *, older_than_seconds: float) -> list[str]:
+        """Live reservations accepted (or granted from the waitlist) at least
+        ``older_than_seconds`` ago and not known to be written: a node that died between
+        the gate and its commit leaves them here. The caller checks the database and
+        releases those that have no row (their units go to the waitlist, then to stock)."""
+        ...
+
     async def stock_left(self, sale_id: str) -> int: ...
 
     async def snapshot(self, sale_id: str) -> GateSnapshot: ...
@@ -404,6 +416,13 @@ class MemoryGate:
         sale.waitlist.append(user_id)
         sale.waiting.add(user_id)
         return len(sale.waitlist)
+
+    async def written(self, sale_id: str, reservation_ids: Sequence[str]) -> None:
+        """Nothing to track: in one process an accepted buy is either in the writer's queue
+        or undone, and a restart rebuilds the gate from the database."""
+
+    async def unwritten(self, sale_id: str, *, older_than_seconds: float) -> list[str]:
+        return []
 
     async def stock_left(self, sale_id: str) -> int:
         return self._sale(sale_id).stock

@@ -15,7 +15,12 @@ so every key of a sale lives in one slot, as a script requires):
 - ``res`` hash: reservation id -> JSON ``{"u": user, "q": qty, "s": "live" | "confirmed" |
   "released", "l": stock left by the accepting decision}``, plus, once released, ``"g"``
   (the grants) and ``"r"`` (the stock left after the release), so a retry gets the same answer;
-- ``wait`` list (the waitlist in order) and ``waiting`` set (who is in it).
+- ``wait`` list (the waitlist in order) and ``waiting`` set (who is in it);
+- ``pend`` sorted set: live reservations not known to be written yet -> the Redis time (ms)
+  the gate took their units (accepts and waitlist grants alike). A node's writer removes them
+  once their orders are committed (``written``); ``confirm`` and ``release`` too. What stays
+  there long after a node died is found by :meth:`RedisGate.unwritten` (see docs/flash-sales.md,
+  "Crash safety").
 
 Keys do not expire: a sale's state is authoritative while the sale runs.
 """
@@ -47,7 +52,7 @@ from liveshop.promotions.flash.gate import (
 from liveshop.promotions.gates import RedisScripts
 from liveshop.promotions.gates import text as _text
 
-# KEYS: meta, taken, res; ARGV: user, qty, reservation id. Returns {outcome, stock left}.
+# KEYS: meta, taken, res, pend; ARGV: user, qty, reservation id. Returns {outcome, stock left}.
 _RESERVE = """
 local meta = redis.call('HMGET', KEYS[1], 'status', 'stock', 'limit')
 local status = meta[1]
@@ -65,11 +70,13 @@ stock = stock - qty
 redis.call('HSET', KEYS[1], 'stock', stock)
 redis.call('HSET', KEYS[2], ARGV[1], held + qty)
 redis.call('HSET', KEYS[3], ARGV[3], cjson.encode({u = ARGV[1], q = qty, s = 'live', l = stock}))
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[4], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[3])
 return {'accepted', stock}
 """
 
 # The decisions asked for in one turn of the event loop for one sale, in one script run:
-# KEYS: meta, taken, res; ARGV: n, then n x (user, qty, reservation id). Returns the flat
+# KEYS: meta, taken, res, pend; ARGV: n, then n x (user, qty, reservation id). Returns the flat
 # list of n x (outcome, stock left). Each decision is exactly _RESERVE's, in order: a later
 # one sees what an earlier one took (the same user or reservation twice included).
 _RESERVE_MANY = """
@@ -84,6 +91,8 @@ end
 local stock = tonumber(meta[2])
 local limit = tonumber(meta[3])
 local start = stock
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for i = 0, n - 1 do
   local user = ARGV[2 + 3 * i]
   local qty = tonumber(ARGV[3 + 3 * i])
@@ -110,6 +119,7 @@ for i = 0, n - 1 do
       outcome = 'accepted'
       redis.call('HSET', KEYS[2], user, held + qty)
       redis.call('HSET', KEYS[3], rid, cjson.encode({u = user, q = qty, s = 'live', l = stock}))
+      redis.call('ZADD', KEYS[4], now, rid)
     end
   end
   out[#out + 1] = outcome
@@ -119,7 +129,7 @@ if stock ~= start then redis.call('HSET', KEYS[1], 'stock', stock) end
 return out
 """
 
-# KEYS: meta, taken, res, wait, waiting; ARGV: reservation id.
+# KEYS: meta, taken, res, wait, waiting, pend; ARGV: reservation id.
 # Returns JSON {o: outcome, n: units, g: [[user, id], ...], l: stock left}. The same rules as
 # MemoryGate.release: waiting users first (one unit each, skipping those at their limit), and
 # only while the sale is open; the rest back to stock.
@@ -162,8 +172,12 @@ while status == 'open' and free > 0 do
 end
 stock = stock + free
 redis.call('HSET', KEYS[1], 'stock', stock)
+redis.call('ZREM', KEYS[6], ARGV[1])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for _, grant in ipairs(granted) do
   redis.call('HSET', KEYS[3], grant[2], cjson.encode({u = grant[1], q = 1, s = 'live', l = stock}))
+  redis.call('ZADD', KEYS[6], now, grant[2])
 end
 r.s = 'released'
 r.g = granted
@@ -172,7 +186,7 @@ redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(r))
 return cjson.encode({o = 'released', n = r.q, g = granted, l = stock})
 """
 
-# KEYS: meta, res; ARGV: reservation id. Returns the outcome.
+# KEYS: meta, res, pend; ARGV: reservation id. Returns the outcome.
 _CONFIRM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown_sale' end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
@@ -183,6 +197,7 @@ if r.s == 'live' then
   r.s = 'confirmed'
   redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(r))
 end
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 'confirmed'
 """
 
@@ -215,7 +230,15 @@ redis.call('SADD', KEYS[4], ARGV[1])
 return {redis.call('RPUSH', KEYS[3], ARGV[1])}
 """
 
-_KINDS = ("meta", "taken", "res", "wait", "waiting")
+# KEYS: pend; ARGV: age in ms. Returns the reservation ids in ``pend`` accepted at least that
+# long ago by Redis's own clock (the same clock for every node), oldest first.
+_UNWRITTEN = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, 500)
+"""
+
+_KINDS = ("meta", "taken", "res", "wait", "waiting", "pend")
 
 
 def _record(user_id: str, qty: int, stock_left: int) -> bytes:
@@ -240,6 +263,7 @@ class RedisGate(RedisScripts):
         self._confirm = redis.register_script(_CONFIRM)
         self._set_status = redis.register_script(_SET_STATUS)
         self._join_waitlist = redis.register_script(_JOIN_WAITLIST)
+        self._unwritten = redis.register_script(_UNWRITTEN)
 
     async def load(
         self,
@@ -260,9 +284,9 @@ class RedisGate(RedisScripts):
             waitlist=waitlist,
             status=status,
         )
-        meta, taken_key, res, wait, waiting = self._keys(sale_id, *_KINDS)
+        meta, taken_key, res, wait, waiting, pend = self._keys(sale_id, *_KINDS)
         async with self._in_flight, self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(meta, taken_key, res, wait, waiting)
+            pipe.delete(meta, taken_key, res, wait, waiting, pend)
             pipe.hset(meta, mapping={"status": status, "stock": stock, "limit": per_user_limit})
             if held:
                 pipe.hset(taken_key, mapping=held)  # type: ignore[arg-type]
@@ -300,7 +324,11 @@ class RedisGate(RedisScripts):
         check_qty(qty)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending_reserves.append(
-            (self._keys(sale_id, "meta", "taken", "res"), [user_id, qty, reservation_id], future)
+            (
+                self._keys(sale_id, "meta", "taken", "res", "pend"),
+                [user_id, qty, reservation_id],
+                future,
+            )
         )
         if not self._reserve_scheduled:
             self._reserve_scheduled = True
@@ -362,7 +390,7 @@ class RedisGate(RedisScripts):
     async def confirm(self, sale_id: str, reservation_id: str) -> ConfirmOutcome:
         async with self._in_flight:
             outcome = await self._confirm(
-                keys=self._keys(sale_id, "meta", "res"), args=[reservation_id]
+                keys=self._keys(sale_id, "meta", "res", "pend"), args=[reservation_id]
             )
         return cast(ConfirmOutcome, _text(outcome))
 
@@ -378,6 +406,19 @@ class RedisGate(RedisScripts):
             raise WaitlistRefused(sale_id, user_id, cast(RefusalReason, _text(result[1])))
         return position
 
+    async def written(self, sale_id: str, reservation_ids: Sequence[str]) -> None:
+        if not reservation_ids:
+            return
+        async with self._in_flight:
+            await self._redis.zrem(self._keys(sale_id, "pend")[0], *reservation_ids)
+
+    async def unwritten(self, sale_id: str, *, older_than_seconds: float) -> list[str]:
+        async with self._in_flight:
+            ids = await self._unwritten(
+                keys=self._keys(sale_id, "pend"), args=[int(older_than_seconds * 1000)]
+            )
+        return [_text(rid) for rid in ids]
+
     async def stock_left(self, sale_id: str) -> int:
         async with self._in_flight:
             stock = await self._redis.hget(self._keys(sale_id, "meta")[0], "stock")
@@ -386,7 +427,7 @@ class RedisGate(RedisScripts):
         return int(stock)
 
     async def snapshot(self, sale_id: str) -> GateSnapshot:
-        meta, taken_key, res, wait, _ = self._keys(sale_id, *_KINDS)
+        meta, taken_key, res, wait, _, _ = self._keys(sale_id, *_KINDS)
         async with self._in_flight, self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(meta)
             pipe.hgetall(taken_key)

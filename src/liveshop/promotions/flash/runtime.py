@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,8 @@ from liveshop.clock import Clock
 from liveshop.db import is_retryable
 from liveshop.errors import Problem
 from liveshop.idempotency import fingerprint
+from liveshop.orders import service as orders
+from liveshop.orders.schemas import AddressIn
 from liveshop.promotions.flash import service as flash
 from liveshop.promotions.flash.gate import GateError, StockGate, UnknownSale, WaitlistRefused
 from liveshop.promotions.flash.models import FlashReservation, FlashSale
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
     from liveshop.live.rooms import LiveRooms
 
 log = structlog.get_logger(__name__)
+
+ORPHAN_GRACE_SECONDS = 30.0  # LIVESHOP_FLASH_ORPHAN_GRACE_SECONDS
+ORPHAN_CHECK_SECONDS = 1.0  # how often the ticker looks for them
 
 OUTCOME_CODES = {
     "sold_out": "flash.sold_out",
@@ -66,6 +73,8 @@ class FlashSales:
         batch_max: int = 256,
         naive: bool = False,
         writer_url: str | None = None,
+        orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.gate = gate
         self._sessionmaker = sessionmaker
@@ -82,6 +91,14 @@ class FlashSales:
         self._writer_url = writer_url  # set: batches are written on a thread of their own
         self._writer_thread: WriterThread | None = None
         self.batches = 0  # group commits done (tests, metrics)
+        # A buy the gate accepted and this node did not write within half the grace is
+        # refused (503, units released) rather than written late: after the grace another
+        # node may give its units to someone else (``release_orphans``).
+        self._orphan_grace = orphan_grace_seconds
+        self._write_deadline = orphan_grace_seconds / 2
+        self._monotonic = monotonic
+        self._orphans_checked_at = -float("inf")
+        self.orphans_released = 0  # reservations another node accepted and never wrote
         rooms.promotion_sources.append(self.room_promotions)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -169,6 +186,8 @@ class FlashSales:
         entry = await self._sale(sale_id)
         await self._advance(entry)
         rid = flash.reservation_id(user_id, key)
+        # What the writer would refuse for sure is refused before the gate takes a unit.
+        orders.destination_of(body.shipping_address)
         if self._naive:
             digest = _digest(sale_id, body)
             return await self._buy_naive(entry, user_id=user_id, rid=rid, body=body, digest=digest)
@@ -200,6 +219,7 @@ class FlashSales:
             quantity=body.quantity,
             address=body.shipping_address,
             fingerprint=digest,
+            accepted_at=self._monotonic(),
         )
         return _checked(await self._write(accepted), digest)
 
@@ -238,6 +258,7 @@ class FlashSales:
     async def join_waitlist(self, *, sale_id: str, user_id: str, body: BuyIn) -> int:
         entry = await self._sale(sale_id)
         await self._advance(entry)
+        orders.destination_of(body.shipping_address)  # its order is written from this address
         try:
             position = await self.gate.join_waitlist(sale_id, user_id)
         except WaitlistRefused as exc:
@@ -336,6 +357,24 @@ class FlashSales:
     async def _write_batch(
         self, batch: list[tuple[flash.Accepted, asyncio.Future[FlashReservation]]]
     ) -> None:
+        now = self._monotonic()
+        late = [
+            (a, f)
+            for a, f in batch
+            if a.accepted_at and now - a.accepted_at > self._write_deadline
+        ]
+        if late:
+            for accepted, future in late:
+                log.warning("flash_buy_too_late", reservation_id=accepted.reservation_id)
+                await self._undo(accepted)
+                if not future.done():
+                    future.set_exception(
+                        Problem(503, "flash.unavailable", "the buy could not be saved; try again")
+                    )
+            gone = {id(future) for _, future in late}
+            batch = [(a, f) for a, f in batch if id(f) not in gone]
+            if not batch:
+                return
         try:
             results = await self._commit_retrying([a for a, _ in batch])
         except Exception:
@@ -392,6 +431,13 @@ class FlashSales:
             rows[rid] = row
             if row.status != "live":  # a retry after a restart took units again: give back
                 await self.gate.release(row.sale_id, rid)
+        by_sale: dict[str, list[str]] = {}
+        for row in rows.values():
+            if row.status == "live":
+                by_sale.setdefault(row.sale_id, []).append(row.id)
+        for sale_id, ids in by_sale.items():
+            with contextlib.suppress(Exception):  # the sweep finds them written anyway
+                await self.gate.written(sale_id, ids)
         return [rows[b.reservation_id] for b in buys]
 
     async def _undo(self, accepted: flash.Accepted) -> None:
@@ -410,6 +456,9 @@ class FlashSales:
         for entry in list(self._sales.values()):
             await self._advance(entry)
         await self._settle_due()
+        if self._monotonic() - self._orphans_checked_at >= ORPHAN_CHECK_SECONDS:
+            self._orphans_checked_at = self._monotonic()
+            await self.release_orphans()
         for entry in list(self._sales.values()):
             if entry.row.status == "closed":
                 continue
@@ -444,6 +493,39 @@ class FlashSales:
             except GateError:
                 log.exception("flash_settle_gate_failed", reservation_id=rid)
 
+    async def release_orphans(self) -> int:
+        """Give back the units of buys a node accepted in the shared gate and never wrote (it
+        died in between): live reservations older than the grace with no row in the
+        database are released — to the waitlist first, then to stock. Safe on every node at
+        once: a release is idempotent and a grant is written by the node that got it."""
+        released = 0
+        for entry in list(self._sales.values()):
+            if entry.row.status != "open":
+                continue
+            sale_id = entry.row.id
+            try:
+                ids = await self.gate.unwritten(sale_id, older_than_seconds=self._orphan_grace)
+            except UnknownSale:
+                continue
+            if not ids:
+                continue
+            async with self._sessionmaker() as session:
+                found = await flash.existing(session, ids)
+            await self.gate.written(sale_id, list(found))
+            for rid in ids:
+                if rid in found:
+                    continue
+                result = await self.gate.release(sale_id, rid)
+                if result.outcome != "released":
+                    continue
+                released += 1
+                log.warning(
+                    "flash_orphan_released", sale_id=sale_id, reservation_id=rid, units=result.units
+                )
+                await self._grant(entry, result.granted)
+        self.orphans_released += released
+        return released
+
     async def _grant(self, entry: _Sale, granted: list[tuple[str, str]]) -> None:
         """Released units went to waiting users: write their orders and tell them."""
         for user_id, rid in granted:
@@ -452,8 +534,6 @@ class FlashSales:
             if waiting is None:
                 await self.gate.release(entry.row.id, rid)
                 continue
-            from liveshop.orders.schemas import AddressIn
-
             accepted = flash.Accepted(
                 reservation_id=rid,
                 sale_id=entry.row.id,
@@ -462,6 +542,7 @@ class FlashSales:
                 address=AddressIn.model_validate(waiting.shipping_address),
                 fingerprint="waitlist",
                 from_waitlist=True,
+                accepted_at=self._monotonic(),
             )
             try:
                 row = await self._write(accepted)

@@ -219,6 +219,7 @@ class Accepted:
     address: AddressIn
     fingerprint: str
     from_waitlist: bool = False
+    accepted_at: float = 0.0  # monotonic seconds when the gate took the units (0: not timed)
 
 
 async def existing(session: AsyncSession, ids: Sequence[str]) -> dict[str, FlashReservation]:
