@@ -91,8 +91,44 @@ async def test_a_batch_that_lost_a_race_is_written_again_whole_and_a_bad_one_is_
     assert isinstance(futures[1].exception(), Problem)  # 503 flash.unavailable for that buy
 
 
-def _buys(*ids: str) -> list[Any]:
-    return [SimpleNamespace(reservation_id=i) for i in ids]
+async def test_a_buy_accepted_longer_ago_than_half_the_orphan_grace_is_not_written_late(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past half the grace another node may already have given the units away (a dead node's
+    buys come back after the grace), so the writer refuses instead of writing late."""
+    from liveshop.errors import Problem
+
+    sales: FlashSales = runtime.extras["flash"]
+    grace = runtime.settings.flash_orphan_grace_seconds
+    written: list[str] = []
+    undone: list[str] = []
+
+    async def commit(buys: list[Any]) -> list[Any]:
+        written.extend(b.reservation_id for b in buys)
+        return [f"row-{b.reservation_id}" for b in buys]
+
+    async def undo(accepted: Any) -> None:
+        undone.append(accepted.reservation_id)
+
+    monkeypatch.setattr(sales, "_commit", commit)
+    monkeypatch.setattr(sales, "_undo", undo)
+    monkeypatch.setattr(sales, "_monotonic", lambda: 1000.0)
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in range(3)]
+    buys = [
+        *_buys("old", accepted_at=1000.0 - grace / 2 - 0.01),
+        *_buys("fresh", accepted_at=1000.0 - grace / 2 + 0.01),
+        *_buys("untimed"),
+    ]
+    await sales._write_batch(list(zip(buys, futures, strict=True)))  # type: ignore[arg-type]
+    assert written == ["fresh", "untimed"] and undone == ["old"]
+    refused = futures[0].exception()
+    assert isinstance(refused, Problem) and refused.code == "flash.unavailable"
+    assert [f.result() for f in futures[1:]] == ["row-fresh", "row-untimed"]
+
+
+def _buys(*ids: str, accepted_at: float = 0.0) -> list[Any]:
+    return [SimpleNamespace(reservation_id=i, accepted_at=accepted_at) for i in ids]
 
 
 async def _noop(*args: Any) -> None:
