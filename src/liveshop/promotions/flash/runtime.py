@@ -99,6 +99,7 @@ class FlashSales:
         self._monotonic = monotonic
         self._orphans_checked_at = -float("inf")
         self.orphans_released = 0  # reservations another node accepted and never wrote
+        self._writing: set[str] = set()  # accepted here, not written yet: never orphans
         rooms.promotion_sources.append(self.room_promotions)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -330,11 +331,15 @@ class FlashSales:
 
     async def _write(self, accepted: flash.Accepted) -> FlashReservation:
         future: asyncio.Future[FlashReservation] = asyncio.get_running_loop().create_future()
-        await self._queue.put((accepted, future))
-        if self._writer is None:  # not started (tests without a lifespan): write inline
-            await self._write_batch([self._queue.get_nowait()])
-            self._queue.task_done()
-        return await future
+        self._writing.add(accepted.reservation_id)
+        try:
+            await self._queue.put((accepted, future))
+            if self._writer is None:  # not started (tests without a lifespan): write inline
+                await self._write_batch([self._queue.get_nowait()])
+                self._queue.task_done()
+            return await future
+        finally:
+            self._writing.discard(accepted.reservation_id)
 
     async def _drain_writer(self) -> None:
         """Wait until every accepted buy queued so far is written."""
@@ -513,7 +518,7 @@ class FlashSales:
                 found = await flash.existing(session, ids)
             await self.gate.written(sale_id, list(found))
             for rid in ids:
-                if rid in found:
+                if rid in found or rid in self._writing:  # this node's writer decides those
                     continue
                 result = await self.gate.release(sale_id, rid)
                 if result.outcome != "released":
