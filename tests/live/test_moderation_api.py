@@ -375,7 +375,8 @@ async def test_settings(client: httpx.AsyncClient, runtime: Runtime, make_accoun
             403,
             "auth.forbidden",
         )
-    problem(await client.get(SETTINGS, headers=fan.headers), 422, "moderation.anchor_required")
+    problem(await client.get(SETTINGS, headers=fan.headers), 403, "auth.forbidden")
+    problem(await client.get(SETTINGS, headers=operator.headers), 422, "moderation.anchor_required")
     for body in ({"banned_word_action": "hide"}, {}, {"banned_word_action": None}):
         problem(
             await client.put(SETTINGS, json=body, headers=anchor.headers), 422, "request.invalid"

@@ -124,7 +124,10 @@ def _sanction_out(row: Sanction) -> SanctionOut:
 
 
 def _anchor_of(principal: Principal, anchor_id: str | None) -> str:
-    """The anchor a request is about: the one named, else the caller when it is an anchor."""
+    """The anchor a request is about: the one named, else the caller when it is an anchor.
+    Moderation is the work of anchors, their operators and admins: anyone else is refused."""
+    if not (principal.is_admin or principal.has("anchor") or principal.has("operator")):
+        raise forbidden("moderation needs the anchor, operator or admin role")
     if anchor_id:
         return anchor_id
     if principal.has("anchor"):
