@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PYTEST_ARGS ?=
+# The suite runs in one process per core (pytest-xdist); PYTEST_ARGS="-n 0" runs it in one.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS)
 BENCH_ARGS ?=
 
 .PHONY: demo test lint bench venv venv-dev web clean

@@ -35,7 +35,12 @@ from liveshop.deps import Runtime
 PG_ADMIN_URL = os.environ.get(
     "LIVESHOP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("LIVESHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# `make test` runs the suite in parallel processes (pytest-xdist): each worker has its own
+# PostgreSQL database (see postgres_database) and its own Redis database number, so keys such
+# as a rate limit of 127.0.0.1 never meet across workers.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_REDIS_DB = int(_XDIST_WORKER[2:]) + 1 if _XDIST_WORKER.startswith("gw") else 0
+REDIS_URL = os.environ.get("LIVESHOP_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_DB}")
 REQUIRE_SERVICES = os.environ.get("LIVESHOP_REQUIRE_SERVICES") == "1"
 
 
