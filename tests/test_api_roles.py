@@ -163,8 +163,8 @@ async def _call(
 async def test_each_family_rule_holds_for_anonymous_and_fan_callers(
     app: Any,
     client: Any,
-    live_room: Room,
-    make_account: Any,  # noqa: F811
+    live_room: Room,  # noqa: F811
+    make_account: Any,
 ) -> None:
     spec = app.openapi()
     fan = await make_account("fan")
