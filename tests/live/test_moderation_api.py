@@ -158,9 +158,12 @@ async def test_word_permissions(
         403,
         "auth.forbidden",
     )
-    # a fan (not an anchor) must name the anchor
+    # a fan may not moderate at all; an operator (not an anchor) must name the anchor
     problem(
-        await client.post(WORDS, json={"word": "x"}, headers=fan.headers),
+        await client.post(WORDS, json={"word": "x"}, headers=fan.headers), 403, "auth.forbidden"
+    )
+    problem(
+        await client.post(WORDS, json={"word": "x"}, headers=operator.headers),
         422,
         "moderation.anchor_required",
     )
