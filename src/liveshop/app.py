@@ -27,7 +27,7 @@ from liveshop.auth.token_cache import TokenCache
 from liveshop.auth.token_loader import TokenLoader
 from liveshop.catalog.api import router as catalog_router
 from liveshop.clock import Clock, SystemClock
-from liveshop.config import Settings
+from liveshop.config import ConfigError, Settings
 from liveshop.db import create_engine, create_sessionmaker, is_private_memory_database
 from liveshop.deps import Runtime
 from liveshop.fans.api import router as fans_router
@@ -127,6 +127,7 @@ def create_app(
     ``webhook_transport`` lets tests deliver sandbox webhooks in-process."""
     settings = settings or Settings()
     clock = clock or SystemClock()
+    payments = _payment_provider(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -175,7 +176,7 @@ def create_app(
                 memory_cost_kib=settings.argon2_memory_cost_kib,
             ),
             metrics=metrics,
-            payments=SandboxProvider(settings=settings, clock=clock),
+            payments=payments,
             rooms=rooms,
             redis=redis,
             token_cache=(
@@ -316,6 +317,19 @@ def create_app(
     ):
         app.include_router(router)
     return app
+
+
+def _payment_provider(settings: Settings, clock: Clock) -> SandboxProvider:
+    """The payment provider. The sandbox approves any payment from its unsigned pay page, so
+    production refuses to start with it unless LIVESHOP_SANDBOX_IN_PRODUCTION says so (a
+    staging site that takes no real money)."""
+    if settings.env == "production" and not settings.sandbox_in_production:
+        raise ConfigError(
+            "LIVESHOP_ENV=production refuses the sandbox payment provider (anyone with a "
+            "pay_url approves it): set LIVESHOP_SANDBOX_IN_PRODUCTION=1 only for a site that "
+            "takes no real money"
+        )
+    return SandboxProvider(settings=settings, clock=clock)
 
 
 def create_app_from_env() -> FastAPI:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     sandbox_webhook_secret: str | None = None
     sandbox_webhook_url: str | None = None
+    # The sandbox approves any payment from its unsigned pay page: production refuses to start
+    # with it unless this is set on purpose (a staging site that takes no real money).
+    sandbox_in_production: bool = False
     default_currency: str = "CNY"
 
     # live rooms (see docs/protocol.md)

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -108,6 +110,9 @@ async def get_warehouse_or_raise(
     return warehouse
 
 
+MAX_ON_HAND = 1_000_000_000
+"""Units of one SKU one warehouse may hold (the column is a 32-bit integer)."""
+
 # -- ledger ----------------------------------------------------------------------------------
 
 
@@ -119,10 +124,18 @@ async def _stock_id(
     )
     stock_id = result.scalar_one_or_none()
     if stock_id is None and create:
-        stock = Stock(sku_id=sku_id, warehouse_id=warehouse_id, on_hand=0, reserved=0)
-        session.add(stock)
-        await session.flush()
-        stock_id = stock.id
+        # The first receipt of a SKU in a warehouse may race another: insert-or-nothing on
+        # the (sku, warehouse) unique key, then read whichever row won.
+        dialect = session.get_bind().dialect.name
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(Stock)
+            .values(id=new_id(), sku_id=sku_id, warehouse_id=warehouse_id, on_hand=0, reserved=0)
+            .on_conflict_do_nothing(index_elements=["sku_id", "warehouse_id"])
+        )
+        stock_id = await session.scalar(
+            select(Stock.id).where(Stock.sku_id == sku_id, Stock.warehouse_id == warehouse_id)
+        )
     return stock_id
 
 
@@ -176,9 +189,15 @@ async def receive(
         raise invalid("stock.invalid_quantity", "a receipt needs a positive quantity", "quantity")
     stock_id = await _stock_id(session, sku_id=sku_id, warehouse_id=warehouse_id, create=True)
     assert stock_id is not None
-    await session.execute(
-        update(Stock).where(Stock.id == stock_id).values(on_hand=Stock.on_hand + quantity)
-    )
+    if not await _guarded_update(
+        session,
+        update(Stock)
+        .where(Stock.id == stock_id, Stock.on_hand <= MAX_ON_HAND - quantity)
+        .values(on_hand=Stock.on_hand + quantity),
+    ):
+        raise conflict(
+            "stock.too_many", f"a warehouse holds at most {MAX_ON_HAND} units of one SKU"
+        )
     movement = _movement(
         stock_id=stock_id,
         sku_id=sku_id,
@@ -211,7 +230,11 @@ async def adjust(
     if stock_id is None or not await _guarded_update(
         session,
         update(Stock)
-        .where(Stock.id == stock_id, Stock.on_hand + delta >= Stock.reserved)
+        .where(
+            Stock.id == stock_id,
+            Stock.on_hand + delta >= Stock.reserved,
+            Stock.on_hand + delta <= MAX_ON_HAND,
+        )
         .values(on_hand=Stock.on_hand + delta),
     ):
         raise conflict(
@@ -646,9 +669,15 @@ async def restock_return(
     """Returned goods go back on the shelf."""
     stock_id = await _stock_id(session, sku_id=sku_id, warehouse_id=warehouse_id, create=True)
     assert stock_id is not None
-    await session.execute(
-        update(Stock).where(Stock.id == stock_id).values(on_hand=Stock.on_hand + quantity)
-    )
+    if not await _guarded_update(
+        session,
+        update(Stock)
+        .where(Stock.id == stock_id, Stock.on_hand <= MAX_ON_HAND - quantity)
+        .values(on_hand=Stock.on_hand + quantity),
+    ):
+        raise conflict(
+            "stock.too_many", f"a warehouse holds at most {MAX_ON_HAND} units of one SKU"
+        )
     movement = _movement(
         stock_id=stock_id,
         sku_id=sku_id,

@@ -140,7 +140,9 @@ async def cancel_my_order(
     now = runtime.clock.now()
 
     async def action() -> OrderOut:
-        order = await orders.get_or_raise(session, order_id=order_id, buyer_id=principal.account_id)
+        order = await orders.get_or_raise(
+            session, order_id=order_id, buyer_id=principal.account_id, lock=True
+        )
         await flows.cancel_order(
             session,
             order=order,
@@ -168,7 +170,9 @@ async def confirm_receipt(
     order_id: str, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> OrderOut:
     """The buyer confirms a delivered order: it is completed."""
-    order = await orders.get_or_raise(session, order_id=order_id, buyer_id=principal.account_id)
+    order = await orders.get_or_raise(
+        session, order_id=order_id, buyer_id=principal.account_id, lock=True
+    )
     await orders.complete(
         session, order=order, now=runtime.clock.now(), actor_id=principal.account_id
     )
@@ -227,7 +231,7 @@ async def ship_order(
     scope = await catalog_service.merchant_scope(session, principal=principal)
 
     async def action() -> OrderOut:
-        order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
+        order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope, lock=True)
         await orders.ship(
             session,
             order=order,
@@ -255,7 +259,7 @@ async def mark_delivered(
 ) -> OrderOut:
     """The carrier reports delivery (the return window starts here)."""
     scope = await catalog_service.merchant_scope(session, principal=principal)
-    order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
+    order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope, lock=True)
     await orders.deliver(
         session, order=order, now=runtime.clock.now(), actor_id=principal.account_id
     )
@@ -277,7 +281,7 @@ async def merchant_cancel(
     scope = await catalog_service.merchant_scope(session, principal=principal)
 
     async def action() -> OrderOut:
-        order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
+        order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope, lock=True)
         await flows.cancel_order(
             session,
             order=order,

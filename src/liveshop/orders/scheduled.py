@@ -28,7 +28,7 @@ async def expire_overdue(runtime: Runtime) -> int:
     expired = 0
     for order_id in due:
         async with runtime.sessionmaker() as session:
-            order = await orders.get(session, order_id=order_id)
+            order = await orders.lock_order(session, order_id=order_id)
             if order is None or not orders.is_overdue(order, now):
                 continue
             try:

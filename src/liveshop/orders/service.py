@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from liveshop.errors import Problem, conflict, invalid, not_found
 from liveshop.inventory import service as inventory
@@ -164,9 +165,19 @@ async def get_or_raise(
     order_id: str,
     buyer_id: str | None = None,
     merchant_ids: Sequence[str] | None = None,
+    lock: bool = False,
 ) -> Order:
-    """The order if the caller may see it; anyone else's order is a 404."""
-    order = await session.get(Order, order_id)
+    """The order if the caller may see it; anyone else's order is a 404.
+
+    ``lock=True`` takes the order's row lock (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+    write lock is already held) and reloads it: every command that moves an order's money
+    takes it first, so that such commands on one order run one after another. The lock
+    order is documented in docs/architecture.md ("Locks"): order → payments → the provider's
+    intent → wallet → stock."""
+    if lock:
+        order = await lock_order(session, order_id=order_id)
+    else:
+        order = await session.get(Order, order_id)
     if (
         order is None
         or (buyer_id is not None and order.buyer_id != buyer_id)
@@ -174,6 +185,11 @@ async def get_or_raise(
     ):
         raise not_found("order.not_found", "no such order")
     return order
+
+
+async def lock_order(session: AsyncSession, *, order_id: str) -> Order | None:
+    """The order, reloaded under its row lock (see :func:`get_or_raise`)."""
+    return await session.get(Order, order_id, with_for_update=True, populate_existing=True)
 
 
 async def list_orders(
@@ -353,10 +369,17 @@ async def complete(
 
 
 async def add_refunded(session: AsyncSession, *, order: Order, amount_minor: int) -> None:
-    if order.refunded_minor + amount_minor > order.total_minor:
+    """Count a refund on the order: one guarded update, never more than the order's total."""
+    refunded = await session.scalar(
+        update(Order)
+        .where(Order.id == order.id, Order.refunded_minor + amount_minor <= Order.total_minor)
+        .values(refunded_minor=Order.refunded_minor + amount_minor)
+        .returning(Order.refunded_minor)
+        .execution_options(synchronize_session=False)
+    )
+    if refunded is None:
         raise Problem(409, "refund.exceeds_total", "refunds would exceed what was paid")
-    order.refunded_minor += amount_minor
-    await session.flush()
+    set_committed_value(order, "refunded_minor", refunded)
 
 
 async def overdue(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[Order]:

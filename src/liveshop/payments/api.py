@@ -46,7 +46,9 @@ async def start_payment(
         )
 
     async def action() -> PaymentOut:
-        order = await orders.get_or_raise(session, order_id=order_id, buyer_id=principal.account_id)
+        order = await orders.get_or_raise(
+            session, order_id=order_id, buyer_id=principal.account_id, lock=True
+        )
         payment = await payments.start(
             session,
             order=order,
@@ -104,7 +106,7 @@ async def refund_order(
     scope = await catalog_service.merchant_scope(session, principal=principal)
 
     async def action() -> RefundOut:
-        order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope)
+        order = await orders.get_or_raise(session, order_id=order_id, merchant_ids=scope, lock=True)
         refund = await payments.refund(
             session,
             order=order,

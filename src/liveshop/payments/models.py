@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liveshop.db import Base, UTCDateTime, id_column
@@ -15,6 +15,16 @@ class Payment(Base):
     """Our record of one payment attempt for an order at a provider."""
 
     __tablename__ = "payments"
+    __table_args__ = (
+        # One payment awaiting the buyer per order (payment starts also take the order's lock).
+        Index(
+            "uq_payments_one_open_per_order",
+            "order_id",
+            unique=True,
+            sqlite_where=text("status = 'requires_action'"),
+            postgresql_where=text("status = 'requires_action'"),
+        ),
+    )
 
     id: Mapped[str] = id_column()
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from liveshop.errors import Problem
+
 EventType = Literal["payment_intent.succeeded", "payment_intent.failed", "refund.succeeded"]
 
 
@@ -82,3 +84,15 @@ class PaymentProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def check_event_amount(event: ProviderEvent, *, amount_minor: int, currency: str) -> None:
+    """A success event must carry exactly what the payment asked for (422
+    ``webhook.amount_mismatch``): a signed event for another amount pays nothing."""
+    if event.amount_minor != amount_minor or event.currency != currency:
+        raise Problem(
+            422,
+            "webhook.amount_mismatch",
+            f"the event is for {event.amount_minor} {event.currency}; "
+            f"the payment is for {amount_minor} {currency}",
+        )

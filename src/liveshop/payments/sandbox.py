@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 import orjson
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from liveshop.clock import Clock
@@ -120,12 +121,28 @@ class SandboxProvider:
             raise not_found("payment.not_found", "the provider does not know this payment")
         if intent.status != "succeeded":
             raise conflict("refund.not_captured", "only a succeeded payment can be refunded")
-        if amount_minor <= 0 or intent.refunded_minor + amount_minor > intent.amount_minor:
+        # One guarded update: never more than the intent captured, whatever ran meanwhile.
+        refunded = (
+            None
+            if amount_minor <= 0
+            else await session.scalar(
+                update(SandboxIntent)
+                .where(
+                    SandboxIntent.id == intent_id,
+                    SandboxIntent.refunded_minor + amount_minor <= SandboxIntent.amount_minor,
+                )
+                .values(refunded_minor=SandboxIntent.refunded_minor + amount_minor)
+                .returning(SandboxIntent.refunded_minor)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if refunded is None:
+            await session.refresh(intent)
             raise conflict(
                 "refund.exceeds_captured",
                 f"at most {intent.amount_minor - intent.refunded_minor} can still be refunded",
             )
-        intent.refunded_minor += amount_minor
+        await session.refresh(intent)
         refund = SandboxRefund(
             id="re_" + secrets.token_urlsafe(18),
             intent_id=intent_id,
@@ -185,10 +202,17 @@ class SandboxProvider:
     ) -> SandboxIntent:
         """The buyer approves or declines on the pay page; the outcome goes to the outbox."""
         intent = await self.get_intent(session, intent_id=intent_id)
-        if intent.status != "requires_action":
+        # Guarded: of concurrent decisions on one intent exactly one wins.
+        decided = await session.execute(
+            update(SandboxIntent)
+            .where(SandboxIntent.id == intent_id, SandboxIntent.status == "requires_action")
+            .values(status="succeeded" if approve else "declined", decided_at=self._clock.now())
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(intent)
+        assert isinstance(decided, CursorResult)
+        if decided.rowcount != 1:
             raise conflict("payment.already_decided", f"this payment is already {intent.status}")
-        intent.status = "succeeded" if approve else "declined"
-        intent.decided_at = self._clock.now()
         event = "payment_intent.succeeded" if approve else "payment_intent.failed"
         self._enqueue(session, event, intent, intent.amount_minor)
         await session.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,12 @@ from liveshop.orders import service as orders
 from liveshop.orders import store_credit
 from liveshop.orders.models import Order
 from liveshop.payments.models import Payment, Refund, WebhookEvent
-from liveshop.payments.provider import PaymentProvider, ProviderEvent, ProviderRefund
+from liveshop.payments.provider import (
+    PaymentProvider,
+    ProviderEvent,
+    ProviderRefund,
+    check_event_amount,
+)
 from liveshop.payments.schemas import PaymentOut, RefundOut
 from liveshop.wallet import top_ups
 
@@ -109,12 +114,18 @@ async def apply_event(
     except IntegrityError as exc:
         await session.rollback()
         raise Problem(409, "webhook.replayed", "this event was already applied") from exc
-    payment = (
-        await session.execute(select(Payment).where(Payment.provider_intent_id == event.intent_id))
-    ).scalar_one_or_none()
-    if payment is None:
+    order_id = await session.scalar(
+        select(Payment.order_id).where(Payment.provider_intent_id == event.intent_id)
+    )
+    if order_id is None:
         topped_up = await top_ups.apply_event(session, provider=provider, event=event, now=now)
         return topped_up or "ignored_unknown_payment"
+    # The lock order (docs/architecture.md, "Locks"): the order first, then its payment.
+    order = await orders.lock_order(session, order_id=order_id)
+    assert order is not None
+    payment = await _lock_payment(session, intent_id=event.intent_id)
+    if event.type == "payment_intent.succeeded":
+        check_event_amount(event, amount_minor=payment.amount_minor, currency=payment.currency)
     if event.type == "payment_intent.failed":
         if payment.status == "requires_action":
             payment.status = "failed"
@@ -127,7 +138,7 @@ async def apply_event(
         return f"ignored_payment_{payment.status}"
     payment.status = "succeeded"
     payment.succeeded_at = now
-    order = await orders.get_or_raise(session, order_id=payment.order_id)
+    await session.flush()
     if await orders.mark_paid(session, order=order, now=now):
         return "order_paid"
     # Money arrived for an order that can no longer be fulfilled: give it back.
@@ -142,6 +153,18 @@ async def apply_event(
         now=now,
     )
     return "refunded_late_payment"
+
+
+async def _lock_payment(session: AsyncSession, *, intent_id: str) -> Payment:
+    payment = (
+        await session.execute(
+            select(Payment)
+            .where(Payment.provider_intent_id == intent_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return payment
 
 
 async def captured_payment(session: AsyncSession, *, order_id: str) -> Payment | None:
@@ -260,10 +283,26 @@ async def _refund_card(
         amount_minor=amount_minor,
         idempotency_key=idempotency_key,
     )
-    payment.refunded_minor += amount_minor
-    payment.status = (
-        "refunded" if payment.refunded_minor == payment.amount_minor else "partially_refunded"
+    # Guarded: never more than the payment captured, whatever ran meanwhile.
+    refunded = await session.scalar(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.refunded_minor + amount_minor <= Payment.amount_minor,
+        )
+        .values(
+            refunded_minor=Payment.refunded_minor + amount_minor,
+            status=case(
+                (Payment.refunded_minor + amount_minor == Payment.amount_minor, "refunded"),
+                else_="partially_refunded",
+            ),
+        )
+        .returning(Payment.refunded_minor)
+        .execution_options(synchronize_session=False)
     )
+    if refunded is None:
+        raise conflict("refund.exceeds_captured", "refunds would exceed what the payment captured")
+    await session.refresh(payment)
     return result
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.errors import invalid, not_found
-from liveshop.payments.provider import PaymentProvider, ProviderEvent
+from liveshop.payments.provider import PaymentProvider, ProviderEvent, check_event_amount
 from liveshop.wallet import service as wallet
 from liveshop.wallet.models import WalletTopUp
 
@@ -145,6 +145,8 @@ async def apply_event(
     if event.type not in ("payment_intent.succeeded", "payment_intent.failed"):
         return "ignored_unknown_type"
     succeeded = event.type == "payment_intent.succeeded"
+    if succeeded:
+        check_event_amount(event, amount_minor=top_up.amount_minor, currency=top_up.currency)
     result = await session.execute(
         update(WalletTopUp)
         .where(WalletTopUp.id == top_up.id, WalletTopUp.status == "requires_action")

@@ -555,6 +555,7 @@ async def test_redis_decisions_of_one_loop_turn_share_round_trips_in_arrival_ord
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from liveshop.promotions.flash import gate_redis
+
     client = await connect_redis()
     prefix = f"t{uuid.uuid4().hex[:8]}"
     gate = RedisGate(client, prefix=prefix)

@@ -312,4 +312,3 @@ class MemoryEnvelopeGate:
             next_seq=pot.next_seq,
             closed=pot.closed,
         )
-

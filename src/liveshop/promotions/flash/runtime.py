@@ -364,9 +364,7 @@ class FlashSales:
     ) -> None:
         now = self._monotonic()
         late = [
-            (a, f)
-            for a, f in batch
-            if a.accepted_at and now - a.accepted_at > self._write_deadline
+            (a, f) for a, f in batch if a.accepted_at and now - a.accepted_at > self._write_deadline
         ]
         if late:
             for accepted, future in late:
