@@ -14,7 +14,7 @@ async def publish(
 ) -> dict[str, Any]:
     body = {
         "product_id": product_id,
-        "floor_price_minor": 5000,
+        "floor_price_minor": 1000,
         "stock_share": 10,
         "prize_units": 3,
         "commission_bps": 1500,

@@ -28,7 +28,7 @@ async def test_an_open_offer_is_accepted_by_any_anchor_with_its_terms_frozen(
     offer = await publish(client, runtime, merchant, shop.product_id, coupon_budget_minor=20000)
     assert offer["open_to_all"] is True and offer["anchor_ids"] == []
     assert offer["status"] == "open" and offer["merchant_id"] == shop.merchant_id
-    assert offer["terms"]["floor_price_minor"] == 5000 and offer["terms"]["currency"] == "CNY"
+    assert offer["terms"]["floor_price_minor"] == 1000 and offer["terms"]["currency"] == "CNY"
     assert offer["product_title"].startswith("Longjing tea")
 
     seen = await client.get("/anchor/deal-offers", headers=first.headers)

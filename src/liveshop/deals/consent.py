@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,6 +81,18 @@ async def active_deals(
         )
     )
     return {deal.product_id: deal for deal in result.scalars()}
+
+
+async def deals_of(
+    session: AsyncSession, *, anchor_id: str, products: Mapping[str, str], now: datetime
+) -> dict[str, Deal | None]:
+    """What lets the anchor sell each product (``product id -> its merchant id``): None for
+    its own merchants' goods, else its active deal; a product it may not sell is left out."""
+    own = set(await catalog_service.merchant_ids_for(session, account_id=anchor_id))
+    found: dict[str, Deal | None] = {p: None for p, m in products.items() if m in own}
+    others = [p for p in products if p not in found]
+    found.update(await active_deals(session, anchor_id=anchor_id, product_ids=others, now=now))
+    return found
 
 
 async def deal_for(
@@ -165,6 +177,8 @@ async def give_back(
     """Give ``amount`` of what ``source`` took back to its deal's ``kind`` share (the deal is
     found by what the source took when ``deal_id`` is None; nothing when it took nothing).
     At most what the source still holds goes back. Returns the amount given back."""
+    if amount <= 0:
+        return 0
     held = select(DealUse.deal_id, func.sum(DealUse.amount)).where(
         DealUse.kind == kind, DealUse.source == source
     )

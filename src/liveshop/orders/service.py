@@ -75,7 +75,7 @@ async def create(
     records the live session it is bought in."""
     cart = await price_lines(session, lines=lines)
     if live_session_id is not None:
-        cart = await session_prices(session, priced=cart, live_session_id=live_session_id)
+        cart = await session_prices(session, priced=cart, live_session_id=live_session_id, now=now)
     skus, quantities = cart.skus, cart.quantities
     destination = destination_of(address)
     order = Order(
