@@ -1,4 +1,5 @@
-"""deals: merchants' offers to anchors, the deals anchors accepted, and the ledger of their shares
+"""deals: merchants' offers to anchors, the deals anchors accepted, the ledger of their shares;
+who funds a coupon (and its wallet budget), and what an order's merchant receives
 
 Revision ID: 0011d_deals
 Revises: 0010
@@ -171,8 +172,85 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deal_uses_deal_id"), ["deal_id"], unique=False)
         batch_op.create_index("ix_deal_uses_kind_source", ["kind", "source"], unique=False)
 
+    with op.batch_alter_table("coupon_templates", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("funded_by", sa.String(length=16), server_default="merchant", nullable=False)
+        )
+        batch_op.add_column(sa.Column("funder_id", sa.String(length=26), nullable=True))
+        batch_op.add_column(sa.Column("deal_id", sa.String(length=26), nullable=True))
+        batch_op.add_column(sa.Column("budget_minor", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column("budget_used_minor", sa.BigInteger(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("budget_refunded_minor", sa.BigInteger(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_coupon_templates_deal_id_deals"), "deals", ["deal_id"], ["id"]
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_coupon_templates_funder_id_accounts"), "accounts", ["funder_id"], ["id"]
+        )
+        batch_op.create_check_constraint(
+            op.f("ck_coupon_templates_budget_within"),
+            "budget_used_minor >= 0 AND budget_refunded_minor >= 0 AND (budget_minor IS NULL "
+            "OR budget_used_minor + budget_refunded_minor <= budget_minor)",
+        )
+    # what existed: a merchant's coupon is the merchant's; the others were nobody's, i.e. the
+    # platform's (an admin's, or an anchor's from before funding was checked)
+    op.execute("UPDATE coupon_templates SET funded_by = 'platform' WHERE merchant_id IS NULL")
+
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("funded_by", sa.String(length=16), server_default="merchant", nullable=False)
+        )
+    op.execute(
+        "UPDATE coupon_redemptions SET funded_by = 'platform' WHERE template_id IN "
+        "(SELECT id FROM coupon_templates WHERE funded_by = 'platform')"
+    )
+
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "merchant_discount_minor", sa.BigInteger(), server_default="0", nullable=False
+            )
+        )
+        batch_op.add_column(
+            sa.Column(
+                "merchant_receives_minor", sa.BigInteger(), server_default="0", nullable=False
+            )
+        )
+    # orders so far: every discount counted against the merchant (nobody else paid it)
+    op.execute(
+        "UPDATE orders SET merchant_discount_minor = discount_minor, "
+        "merchant_receives_minor = subtotal_minor + shipping_minor - discount_minor"
+    )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_column("merchant_receives_minor")
+        batch_op.drop_column("merchant_discount_minor")
+
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.drop_column("funded_by")
+
+    with op.batch_alter_table("coupon_templates", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_coupon_templates_budget_within"), type_="check")
+        batch_op.drop_constraint(
+            batch_op.f("fk_coupon_templates_funder_id_accounts"), type_="foreignkey"
+        )
+        batch_op.drop_constraint(
+            batch_op.f("fk_coupon_templates_deal_id_deals"), type_="foreignkey"
+        )
+        batch_op.drop_column("ended_at")
+        batch_op.drop_column("budget_refunded_minor")
+        batch_op.drop_column("budget_used_minor")
+        batch_op.drop_column("budget_minor")
+        batch_op.drop_column("deal_id")
+        batch_op.drop_column("funder_id")
+        batch_op.drop_column("funded_by")
 
     with op.batch_alter_table("deal_uses", schema=None) as batch_op:
         batch_op.drop_index("ix_deal_uses_kind_source")
