@@ -396,3 +396,35 @@ async def test_a_deal_funds_coupons_on_its_product_from_the_merchants_coupon_bud
     assert ended.status_code == 409 and _code(ended) == "coupon.budget_exhausted"
     no_deal = await _issue(client, runtime, anchor, session_id=sid, deal_id=deal["id"])
     assert no_deal.status_code == 422 and _code(no_deal) == "coupon.funder_required"
+
+
+async def test_an_operator_funds_its_anchors_coupon_from_its_own_wallet_or_the_anchors_deal(
+    client: Any, runtime: Runtime, make_account: Any
+) -> None:
+    """An operator (an agency working for an anchor) issues the anchor's session coupons: from
+    its own wallet, or under the anchor's deal; never on the merchant's account otherwise."""
+    owner, admin = await make_account("merchant"), await make_account("admin")
+    shop = await make_shop(runtime, owner_id=owner.id, prices=(9900,), stock={"HZ": 10})
+    anchor, operator = await make_account("anchor"), await make_account("operator")
+    assigned = await client.post(
+        "/admin/operator-assignments",
+        json={"operator_id": operator.id, "anchor_id": anchor.id},
+        headers=admin.headers,
+    )
+    assert assigned.is_success, assigned.text
+    sid = await _live(client, runtime, anchor)
+    unfunded = await _issue(client, runtime, operator, session_id=sid)
+    assert unfunded.status_code == 422 and _code(unfunded) == "coupon.funder_required"
+
+    await top_up(client, runtime, operator, 2000)
+    funded = await _issue(client, runtime, operator, session_id=sid, budget_minor=1500)
+    assert funded.status_code == 201, funded.text
+    assert funded.json()["funder_id"] == operator.id
+    assert await balance(client, operator) == 500 and await balance(client, anchor) == 0
+
+    deal = await deal_with(client, runtime, owner, anchor, shop.product_id, coupon_budget_minor=900)
+    by_deal = await _issue(client, runtime, operator, session_id=sid, deal_id=deal["id"])
+    assert by_deal.status_code == 201 and by_deal.json()["funded_by"] == "deal"
+    stranger = await make_account("operator")
+    refused = await _issue(client, runtime, stranger, deal_id=deal["id"])
+    assert refused.status_code == 403  # not a merchant member, no session it manages
