@@ -365,7 +365,19 @@ async def test_a_deal_funds_coupons_on_its_product_from_the_merchants_coupon_bud
     spent = await _issue(client, runtime, rival, session_id=rival_sid, deal_id=stingy["id"])
     assert spent.status_code == 422 and _code(spent) == "coupon.funder_required"
 
-    made = await _issue(client, runtime, anchor, session_id=sid, deal_id=deal["id"])
+    issued_key = _key()
+    issued_body = {
+        "title": "Off",
+        "kind": "fixed",
+        "amount_off_minor": 500,
+        "valid_until": _later(runtime, days=1),
+        "quota": 100,
+        "session_id": sid,
+        "deal_id": deal["id"],
+    }
+    made = await client.post(
+        "/coupon-templates", json=issued_body, headers={**anchor.headers, **issued_key}
+    )
     assert made.status_code == 201, made.text
     assert made.json()["funded_by"] == "deal" and made.json()["terms"]["scope"] == "skus"
     assert made.json()["terms"]["sku_ids"] == shop.sku_ids
@@ -396,6 +408,12 @@ async def test_a_deal_funds_coupons_on_its_product_from_the_merchants_coupon_bud
     assert ended.status_code == 409 and _code(ended) == "coupon.budget_exhausted"
     no_deal = await _issue(client, runtime, anchor, session_id=sid, deal_id=deal["id"])
     assert no_deal.status_code == 422 and _code(no_deal) == "coupon.funder_required"
+    # a retry of the first issue (same key, same body) answers what was stored, deal or not
+    replay = await client.post(
+        "/coupon-templates", json=issued_body, headers={**anchor.headers, **issued_key}
+    )
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == made.json()
 
 
 async def test_an_operator_funds_its_anchors_coupon_from_its_own_wallet_or_the_anchors_deal(

@@ -83,19 +83,21 @@ async def create_template(
     )
     now = runtime.clock.now()
     currency = body.currency or runtime.settings.default_currency
-    funding = await funding_service.resolve(
-        session,
-        principal=principal,
-        funded_by=body.funded_by,
-        budget_minor=body.budget_minor,
-        deal_id=body.deal_id,
-        merchant_id=merchant_id,
-        live=live,
-        currency=currency,
-        now=now,
-    )
 
     async def action() -> TemplateOut:
+        # who funds it is decided here, after the key: a replay answers what was stored even
+        # once the budget or the deal that funded it is spent
+        funding = await funding_service.resolve(
+            session,
+            principal=principal,
+            funded_by=body.funded_by,
+            budget_minor=body.budget_minor,
+            deal_id=body.deal_id,
+            merchant_id=merchant_id,
+            live=live,
+            currency=currency,
+            now=now,
+        )
         template = await templates.create_template(
             session,
             data=body,
