@@ -134,3 +134,45 @@ def problem_code(response: Any) -> str:
     """The stable code of a problem+json answer (asserting it is one)."""
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     return str(response.json()["code"])
+
+
+async def make_deal(
+    runtime: Runtime,
+    *,
+    product_id: str,
+    anchor_id: str,
+    floor_price_minor: int = 0,
+    stock_share: int = 1_000,
+    prize_units: int = 100,
+    coupon_budget_minor: int = 0,
+    days: int = 30,
+) -> str:
+    """The merchant of ``product_id`` offers it to ``anchor_id``, which accepts: the deal's id
+    (through the deals service; the API is tested in tests/deals)."""
+    from datetime import timedelta
+
+    from liveshop.deals import service as deals
+    from liveshop.deals.schemas import OfferIn
+
+    now = runtime.clock.now()
+    async with runtime.sessionmaker() as s:
+        product = await s.get(Product, product_id)
+        assert product is not None
+        offer = await deals.publish_offer(
+            s,
+            product=product,
+            data=OfferIn(
+                product_id=product_id,
+                floor_price_minor=floor_price_minor,
+                stock_share=stock_share,
+                prize_units=prize_units,
+                coupon_budget_minor=coupon_budget_minor,
+                valid_until=now + timedelta(days=days),
+                anchor_ids=[anchor_id],
+            ),
+            actor_id=anchor_id,
+            now=now,
+        )
+        deal = await deals.accept(s, offer=offer, anchor_id=anchor_id, actor_id=anchor_id, now=now)
+        await s.commit()
+        return deal.id

@@ -197,3 +197,34 @@ async def test_each_family_rule_holds_for_anonymous_and_fan_callers(
                 if as_admin.status_code in (401, 403):
                     broken.append(f"{method} {path}: an admin got {as_admin.status_code}")
     assert broken == [], "\n".join(broken)
+
+
+async def test_each_role_is_refused_where_its_column_says_so(
+    app: Any,
+    client: Any,
+    live_room: Room,  # noqa: F811
+    make_account: Any,
+) -> None:
+    """Where a row says `—` for the anchor, merchant or operator column, an account holding
+    only that role is refused (403, or 404 for a resource out of its scope) — e.g. an anchor
+    offers no deals and a merchant accepts none."""
+    spec = app.openapi()
+    callers = {
+        role: await make_account(role.lower()) for role in ("Anchor", "Merchant", "Operator")
+    }
+    broken: list[str] = []
+    for family in _families():
+        for role, caller in callers.items():
+            if family.cells[role] != "—":
+                continue
+            for method, path in sorted(family.routes):
+                if (method, path) == ("POST", "/auth/signout"):
+                    continue
+                response = await _call(client, spec, method, path, live_room, caller.headers)
+                allowed = {403, 404} if "{" in path.replace("{session_id}", "") else {403}
+                if response.status_code not in allowed:
+                    broken.append(
+                        f"{method} {path}: {role.lower()} got {response.status_code} "
+                        f"{response.text[:80]}"
+                    )
+    assert broken == [], "\n".join(broken)

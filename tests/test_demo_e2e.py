@@ -201,3 +201,6 @@ def test_the_demo_promotion_script_runs_a_flash_sale_a_coupon_drop_an_envelope_a
         assert sale["left"] == 0
         drop = http.get(f"/coupon-drops/{done.coupon_drop_id}").json()
         assert drop["claimed"] == 3 and drop["status"] == "ended"
+        template = http.get(f"/coupon-templates/{drop['coupon']['template_id']}").json()
+        # the operator's wallet funds the demo coupon: every coupon's 5.00, escrowed
+        assert (template["funded_by"], template["budget_minor"]) == ("wallet", 6 * 500)

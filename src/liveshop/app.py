@@ -29,6 +29,7 @@ from liveshop.catalog.api import router as catalog_router
 from liveshop.clock import Clock, SystemClock
 from liveshop.config import ConfigError, Settings
 from liveshop.db import create_engine, create_sessionmaker, is_private_memory_database
+from liveshop.deals.api import router as deals_router
 from liveshop.deps import Runtime
 from liveshop.fans.api import router as fans_router
 from liveshop.ids import new_id
@@ -307,6 +308,7 @@ def create_app(
         raffle_router,
         envelope_router,
         coupon_router,
+        deals_router,
         wallet_router,
         fans_router,
         ws_router,

@@ -2,6 +2,7 @@
 
 from liveshop.auth import models as auth_models
 from liveshop.catalog import models as catalog_models
+from liveshop.deals import models as deal_models
 from liveshop.fans import models as fans_models
 from liveshop.idempotency import IdempotencyRecord
 from liveshop.inventory import models as inventory_models
@@ -20,6 +21,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "coupon_models",
+    "deal_models",
     "envelope_models",
     "fans_models",
     "flash_models",

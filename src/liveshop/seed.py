@@ -1,6 +1,8 @@
 """Idempotent demo data: accounts for every role, two merchants, products, warehouses, stock,
-and the demo operator's wallet credit (a top-up granted once, a real ledger entry) that pays for
-the red envelopes the demo launches.
+the deals under which the demo anchor sells both merchants' products (each merchant offered
+every product to the anchor, which accepted), and the demo operator's wallet credit (a top-up
+granted once, a real ledger entry) that pays for the red envelopes and funds the coupons the
+demo launches.
 
 Running it again finds what exists (by email, slug, code) and creates nothing new.
 """
@@ -8,7 +10,7 @@ Running it again finds what exists (by email, slug, code) and creates nothing ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,9 @@ from liveshop.catalog.models import Product
 from liveshop.catalog.schemas import Audience, CategoryIn, MerchantIn, ProductIn, SkuIn
 from liveshop.config import Settings
 from liveshop.db import create_engine, create_sessionmaker
+from liveshop.deals import consent as deal_consent
+from liveshop.deals import service as deals
+from liveshop.deals.schemas import OfferIn
 from liveshop.inventory import service as inventory
 from liveshop.inventory.geo import CITIES
 from liveshop.inventory.models import Warehouse
@@ -31,6 +36,14 @@ DEMO_PASSWORD = "liveshop-demo"
 DEMO_OPERATOR_CREDIT_MINOR = 10_000_000
 """The demo operator's seeded top-up: a demo red envelope is 888, so thousands of cycles."""
 DEMO_DOMAIN = "demo.liveshop.dev"
+DEMO_DEAL_FLOOR_PERCENT = 50
+"""The demo deals' floor: half the product's cheapest SKU (the demo's flash sales run at about
+51 %: 60 % of a live price of 85 %)."""
+DEMO_DEAL_STOCK_SHARE = 1_000_000
+"""Units the demo anchor may put into flash sales (ample: benchmarks sell thousands a run)."""
+DEMO_DEAL_PRIZE_UNITS = 100_000
+DEMO_DEAL_COMMISSION_BPS = 1_000
+DEMO_DEAL_DAYS = 365
 
 ACCOUNTS: list[tuple[str, str, tuple[Role, ...]]] = [
     ("admin", "Demo Admin", ("admin",)),
@@ -291,8 +304,42 @@ async def _seed(session: AsyncSession, settings: Settings, now: datetime) -> Dem
                     )
             data.created = True
         data.product_ids.append(product.id)
+    await _seed_deals(session, data, now)
     data.session_id = await _seed_live_session(session, data, now)
     return data
+
+
+async def _seed_deals(session: AsyncSession, data: DemoData, now: datetime) -> None:
+    """The demo anchor's deal for every demo product: an offer of its merchant to the anchor,
+    accepted. A product with an active deal keeps it; an expired one gets a new one."""
+    anchor_id = data.account_ids["anchor"]
+    owners = {key: data.account_ids[owner] for key, *_, owner in MERCHANTS}
+    by_merchant = {merchant_id: key for key, merchant_id in data.merchant_ids.items()}
+    active = await deal_consent.active_deals(
+        session, anchor_id=anchor_id, product_ids=data.product_ids, now=now
+    )
+    for product_id in data.product_ids:
+        if product_id in active:
+            continue
+        product = await catalog.get_product_or_raise(session, product_id=product_id)
+        cheapest = product.price_min_minor or 0
+        offer = await deals.publish_offer(
+            session,
+            product=product,
+            data=OfferIn(
+                product_id=product_id,
+                floor_price_minor=cheapest * DEMO_DEAL_FLOOR_PERCENT // 100,
+                stock_share=DEMO_DEAL_STOCK_SHARE,
+                prize_units=DEMO_DEAL_PRIZE_UNITS,
+                commission_bps=DEMO_DEAL_COMMISSION_BPS,
+                valid_until=now + timedelta(days=DEMO_DEAL_DAYS),
+                anchor_ids=[anchor_id],
+            ),
+            actor_id=owners[by_merchant[product.merchant_id]],
+            now=now,
+        )
+        await deals.accept(session, offer=offer, anchor_id=anchor_id, actor_id=anchor_id, now=now)
+        data.created = True
 
 
 DEMO_SESSION_TITLE = "Autumn tea & knitwear live"

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from liveshop.deps import Runtime
 from liveshop.live.models import LiveSession
 from tests.conftest import Actor
-from tests.factories import Shop, make_shop
+from tests.factories import Shop, make_deal, make_shop
 from tests.servers import serve
 from tests.wallet.helpers import top_up
 
@@ -130,9 +130,11 @@ class Room:
 @pytest.fixture
 async def live_room(runtime: Runtime, client: Any, make_account: Any) -> Room:
     """A live session of a fresh anchor with a two-item rundown, started through the API; the
-    anchor has topped up :data:`ROOM_ANCHOR_CREDIT` (red envelopes are paid from its wallet)."""
+    anchor has topped up :data:`ROOM_ANCHOR_CREDIT` (red envelopes are paid from its wallet)
+    and sells the shop's product under a deal with it (floor 0, ample shares)."""
     anchor = await make_account("anchor")
     shop = await make_shop(runtime, prices=(9900, 19900))
+    await make_deal(runtime, product_id=shop.product_id, anchor_id=anchor.id)
     response = await client.post(
         "/live/sessions",
         json={"title": "Autumn picks", "scheduled_at": runtime.clock.now().isoformat()},

@@ -15,7 +15,7 @@ from liveshop.deps import Runtime
 from liveshop.live.models import RoomEvent
 from liveshop.live.schemas import RoomState
 from tests.conftest import Actor
-from tests.factories import make_shop
+from tests.factories import make_deal, make_shop
 from tests.factories import problem_code as _code
 from tests.live.conftest import Room
 
@@ -159,6 +159,7 @@ async def test_rundown_rules_and_stable_item_ids(
     anchor = await make_account("anchor")
     shop = await make_shop(runtime, prices=(9900, 19900, 5000))
     draft = await make_shop(runtime, prices=(3000,), published=False)
+    await make_deal(runtime, product_id=shop.product_id, anchor_id=anchor.id)
     sid = (await _create(client, anchor, runtime))["id"]
     url = f"/live/sessions/{sid}/rundown"
     a, b, c = shop.sku_ids

@@ -67,6 +67,7 @@ async def test_a_followers_coupon_drop_is_claimed_by_followers_only(
             "quota": 10,
             "eligibility": "followers",
             "session_id": live_room.id,
+            "budget_minor": 5000,  # funded from the anchor's wallet
         },
         headers={**live_room.anchor.headers, **_key()},
     )

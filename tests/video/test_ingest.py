@@ -37,7 +37,7 @@ from liveshop.deps import Runtime
 from liveshop.video import flows, nginx, replay
 from liveshop.video.models import VideoRecording
 from tests.conftest import REQUIRE_SERVICES, Actor
-from tests.factories import make_shop
+from tests.factories import make_deal, make_shop
 from tests.servers import bound_socket, free_port, serve
 from tests.video.conftest import get_stream, key_of, schedule_session, session_status
 from tests.web.axe import violations
@@ -521,6 +521,7 @@ async def test_the_replay_plays_in_the_room_page_with_its_pin_timeline(
     client, anchor, clock = ingest.client, ingest.anchor, ingest.clock
     sid = await schedule_session(client, ingest.runtime, anchor)
     shop = await make_shop(ingest.runtime, prices=(9900, 19900))
+    await make_deal(ingest.runtime, product_id=shop.product_id, anchor_id=anchor.id)
     rundown = await client.put(
         f"/live/sessions/{sid}/rundown",
         json={

@@ -69,8 +69,8 @@ async def drop_coupon(
     client: Any, room: Room, now: datetime, *, quota: int = 5, **terms: Any
 ) -> dict[str, Any]:
     """The anchor drops a coupon in the room (a "5 off" template for the session, valid a
-    day, with ``terms`` on top); the drop as the API returns it (its template in
-    ``template_id``)."""
+    day, funded from the anchor's wallet: a budget of 50.00, with ``terms`` on top); the drop
+    as the API returns it (its template in ``template_id``)."""
     headers = room.anchor.headers
     body = {
         "title": "5 off",
@@ -79,6 +79,7 @@ async def drop_coupon(
         "valid_until": (now + timedelta(days=1)).isoformat(),
         "quota": 100,
         "session_id": room.id,
+        "budget_minor": 5000,
         **terms,
     }
     template = await client.post(

@@ -338,6 +338,10 @@ async def test_the_merchant_ships_delivers_refunds_and_cancels_orders(
     assert await page.inner_text("#od-title") == f"Order {short}"
     assert await page.inner_text("#od-facts dd[data-fact='tracking']") == "SF1234567890"
     assert await page.inner_text("#od-facts dd[data-fact='carrier']") == "SF Express"
+    # no coupon: the merchant receives the whole total, and nobody else funded a discount
+    receives = await page.inner_text("#od-facts dd[data-fact='receives']")
+    assert receives == await page.inner_text("#od-facts dd[data-fact='total']")
+    assert await page.locator("#od-facts dd[data-fact='others_funded']").count() == 0
     lines = await page.inner_text("#od-lines tbody")
     assert "Longjing tea" in lines and "SKU-0" in lines and "99.00 CNY" in lines
     history = await page.locator("#od-history tbody tr").all_inner_texts()

@@ -200,6 +200,13 @@ async def test_the_anchor_drops_a_coupon_a_signed_in_fan_claims_in_the_room(
         live_room.id,
     )
     assert (drop["quota"], drop["per_user_limit"]) == (2, 1)
+    # the anchor funds it from its wallet: by default every coupon's 5.00, set aside now
+    template = (await client.get(f"/coupon-templates/{coupon['template_id']}")).json()
+    assert (template["funded_by"], template["funder_id"], template["budget_minor"]) == (
+        "wallet",
+        live_room.anchor.id,
+        1000,
+    )
     await console.wait_for_selector("#toast:not(.error):has-text('Coupon dropped')")
     entry = f"#promotions li[data-kind='coupon_drop'][data-id='{drop['id']}']"
     await console.wait_for_selector(f"{entry}:has-text('5.00 CNY off')", timeout=5_000)
@@ -242,6 +249,16 @@ async def test_a_percent_coupon_for_one_product_in_this_live_only(
     await console.click("#coupon-form button[type=submit]")
     await console.wait_for_selector("#toast.error:has-text('from 1 to 100')", timeout=5_000)
     await console.fill("#coupon-percent", "10")
+    # no cap: what the coupons take off has no bound, so the anchor names its budget
+    await console.click("#coupon-form button[type=submit]")
+    await console.wait_for_selector("#toast.error:has-text('needs a budget')", timeout=5_000)
+    assert await console.evaluate("document.activeElement.id") == "coupon-budget"
+    await console.fill("#coupon-budget", "20000000")  # more than the wallet holds
+    await console.click("#coupon-form button[type=submit]")
+    await console.wait_for_selector(
+        "#toast.error:has-text('Your wallet holds less')", timeout=5_000
+    )
+    await console.fill("#coupon-budget", "")
     await console.fill("#coupon-cap", "5.00")
     await console.select_option("#coupon-scope", "skus")
     await console.click("#coupon-form button[type=submit]")

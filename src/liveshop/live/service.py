@@ -19,6 +19,7 @@ from liveshop.auth.models import Account
 from liveshop.auth.service import Principal
 from liveshop.catalog.models import Product, Sku
 from liveshop.config import Settings
+from liveshop.deals import consent
 from liveshop.errors import conflict, forbidden, invalid, not_found
 from liveshop.live.models import (
     Announcement,
@@ -297,7 +298,9 @@ async def put_rundown(
     session: AsyncSession, *, live: LiveSession, items: Sequence[RundownItemIn], now: datetime
 ) -> list[Line]:
     """Replace the rundown with ``items`` in that order. An SKU already in it keeps its item
-    id; a removed one is hidden (the pin timeline still names it); the pinned one stays."""
+    id; a removed one is hidden (the pin timeline still names it); the pinned one stays.
+    Another merchant's product needs the anchor's active deal for it (403 ``deal.required``)
+    and a live price at least its floor (422 ``deal.price_below_floor``)."""
     require_open(live)
     seen: set[str] = set()
     for index, entry in enumerate(items):
@@ -328,6 +331,25 @@ async def put_rundown(
                 "the live price cannot exceed the SKU's regular price",
                 f"items.{index}.live_price_minor",
             )
+    consented = await consent.deals_of(
+        session,
+        anchor_id=live.anchor_id,
+        products={product.id: product.merchant_id for _, product in skus.values()},
+        now=now,
+    )
+    for index, entry in enumerate(items):
+        product = skus[entry.sku_id][1]
+        if product.id not in consented:
+            raise consent.required(
+                "another merchant's product in the rundown needs an active deal with it",
+                product_id=product.id,
+                errors=[{"field": f"items.{index}.sku_id", "message": "no deal"}],
+            )
+        consent.check_floor(
+            consented[product.id],
+            price_minor=entry.live_price_minor,
+            field=f"items.{index}.live_price_minor",
+        )
     existing = {
         row.sku_id: row
         for row in (

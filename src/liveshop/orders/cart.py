@@ -4,7 +4,7 @@ so both refuse the same carts with the same codes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.catalog import service as catalog_service
 from liveshop.catalog.models import Product, Sku
+from liveshop.deals import consent
 from liveshop.errors import conflict, invalid
 from liveshop.live import service as live_service
 from liveshop.orders import store_credit
@@ -75,11 +76,13 @@ async def price_lines(session: AsyncSession, *, lines: Sequence[OrderLineIn]) ->
 
 
 async def session_prices(
-    session: AsyncSession, *, priced: PricedCart, live_session_id: str
+    session: AsyncSession, *, priced: PricedCart, live_session_id: str, now: datetime
 ) -> PricedCart:
     """The cart bought in a live session: while it is on air each SKU of its rundown at its
-    live price; from its replay (an ended session with a ready replay) at the replay price
-    its merchant set, else the list price. The other SKUs at their own price."""
+    live price (another merchant's product only while the anchor's deal for it is active:
+    once the merchant ends it, the list price); from its replay (an ended session with a
+    ready replay) at the replay price its merchant set, else the list price. The other SKUs
+    at their own price."""
     live = await live_service.get_or_raise(session, session_id=live_session_id)
     if live.status == "live":
         replaying = False
@@ -88,9 +91,22 @@ async def session_prices(
     else:
         raise conflict("live.not_live", "the live session is not on air")
     prices: dict[str, int] = {}
-    for line in await live_service.rundown(session, session_id=live_session_id):
+    lines = [
+        line
+        for line in await live_service.rundown(session, session_id=live_session_id)
+        if line.item.sku_id in priced.quantities and line.item.currency == priced.currency
+    ]
+    consented: Mapping[str, object] = {}
+    if lines and not replaying:
+        consented = await consent.deals_of(
+            session,
+            anchor_id=live.anchor_id,
+            products={line.product.id: line.product.merchant_id for line in lines},
+            now=now,
+        )
+    for line in lines:
         item = line.item
-        if item.sku_id not in priced.quantities or item.currency != priced.currency:
+        if not replaying and item.product_id not in consented:
             continue
         price = item.replay_price_minor if replaying else item.live_price_minor
         if price is not None:
@@ -133,7 +149,9 @@ async def quote(
     """Price a cart as checkout would, using nothing: the same refusals and codes."""
     priced = await price_lines(session, lines=lines)
     if live_session_id is not None:
-        priced = await session_prices(session, priced=priced, live_session_id=live_session_id)
+        priced = await session_prices(
+            session, priced=priced, live_session_id=live_session_id, now=now
+        )
     cart = priced.coupon_cart(live_session_id)
     applied = None
     if coupon_ids:

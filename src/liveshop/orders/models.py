@@ -40,6 +40,11 @@ class Order(Base):
     # Store credit: what the buyer's wallet paid, and what of it went back (orders/store_credit).
     wallet_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     wallet_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # What the coupons took off at the merchant's cost (its own coupons, a deal's budget), and
+    # so what the merchant receives: subtotal + shipping - merchant_discount_minor. A discount
+    # funded by an anchor's wallet or the platform is not the merchant's: it gets full price.
+    merchant_discount_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    merchant_receives_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON)
     destination_lat: Mapped[float] = mapped_column(Float)
     destination_lon: Mapped[float] = mapped_column(Float)

@@ -47,6 +47,8 @@ def build_order(
         discount_minor=0,
         shipping_minor=0,
         total_minor=unit_price_minor * quantity,
+        merchant_discount_minor=0,
+        merchant_receives_minor=unit_price_minor * quantity,
         refunded_minor=0,
         shipping_address=address,
         destination_lat=destination[0],

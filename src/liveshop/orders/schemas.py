@@ -92,6 +92,7 @@ class OrderCouponOut(BaseModel):
     title: str
     amount_minor: int
     released_at: datetime | None
+    funded_by: Literal["merchant", "wallet", "deal", "platform"] = "merchant"
 
 
 class OrderOut(BaseModel):
@@ -105,6 +106,14 @@ class OrderOut(BaseModel):
     shipping_minor: int
     total_minor: int
     refunded_minor: int
+    merchant_discount_minor: int = Field(
+        default=0, description="What the coupons took off at the merchant's cost."
+    )
+    merchant_receives_minor: int = Field(
+        default=0,
+        description="subtotal + shipping - merchant_discount_minor: a discount funded by "
+        "someone else (an anchor's wallet, the platform) leaves the merchant the full price.",
+    )
     wallet_minor: int = 0
     wallet_refunded_minor: int = 0
     payable_minor: int = 0

@@ -76,7 +76,7 @@ async def create(
     records the live session it is bought in."""
     cart = await price_lines(session, lines=lines)
     if live_session_id is not None:
-        cart = await session_prices(session, priced=cart, live_session_id=live_session_id)
+        cart = await session_prices(session, priced=cart, live_session_id=live_session_id, now=now)
     skus, quantities = cart.skus, cart.quantities
     destination = destination_of(address)
     order = Order(
@@ -86,6 +86,7 @@ async def create(
         currency=cart.currency,
         subtotal_minor=0,
         discount_minor=0,
+        merchant_discount_minor=0,
         shipping_minor=0,
         total_minor=0,
         refunded_minor=0,
@@ -119,7 +120,7 @@ async def create(
         requests.append(inventory.AllocationRequest(sku.id, quantity, row.id))
     order.subtotal_minor = subtotal
     if coupon_ids:
-        applied = await coupon_checkout.redeem(
+        redeemed = await coupon_checkout.redeem(
             session,
             account_id=buyer_id,
             coupon_ids=coupon_ids,
@@ -127,8 +128,11 @@ async def create(
             order_id=order.id,
             now=now,
         )
-        order.discount_minor = applied.discount_minor
+        order.discount_minor = redeemed.applied.discount_minor
+        order.merchant_discount_minor = redeemed.merchant_discount_minor
     order.total_minor = subtotal - order.discount_minor + order.shipping_minor
+    # a discount someone else funded (an anchor's wallet, the platform) is not the merchant's
+    order.merchant_receives_minor = subtotal + order.shipping_minor - order.merchant_discount_minor
     await store_credit.spend(session, order=order, wallet_minor=wallet_minor, now=now)
     await inventory.allocate(
         session,

@@ -30,6 +30,8 @@ async def to_out(session: AsyncSession, order: Order) -> OrderOut:
         shipping_minor=order.shipping_minor,
         total_minor=order.total_minor,
         refunded_minor=order.refunded_minor,
+        merchant_discount_minor=order.merchant_discount_minor,
+        merchant_receives_minor=order.merchant_receives_minor,
         wallet_minor=order.wallet_minor,
         wallet_refunded_minor=order.wallet_refunded_minor,
         payable_minor=store_credit.payable(order),

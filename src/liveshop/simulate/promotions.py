@@ -90,7 +90,8 @@ async def _wait_for(
 
 
 async def _ensure_balance(http: httpx.AsyncClient, token: str, need: int) -> None:
-    """Red envelopes are paid from the funder's wallet: when it would not cover ``need``, top
+    """Red envelopes and coupon budgets are paid from the funder's wallet: when it would not
+    cover ``need``, top
     it up through the payment provider's pay page, as a person would (the seed's grant lasts
     thousands of cycles, so this rarely runs)."""
     balances = (await http.get("/wallet", headers=_auth(token))).json()["balances"]
@@ -215,7 +216,11 @@ async def one_cycle(http: httpx.AsyncClient, script: Script, n: int = 0) -> Cycl
 async def _coupon_drop(
     http: httpx.AsyncClient, operator: str, fans: list[str], session_id: str, cycle: Cycle
 ) -> None:
-    """A live-only coupon (5.00 off 30.00) dropped for half the fans; every fan tries."""
+    """A live-only coupon (5.00 off 30.00) dropped for half the fans; every fan tries. The
+    operator funds it from its wallet (a budget of every coupon's 5.00; the merchants
+    receive the full price), so the budget is topped up first when the wallet is short."""
+    budget = len(fans) * COUPON_OFF_MINOR
+    await _ensure_balance(http, operator, budget)
     template = await http.post(
         "/coupon-templates",
         json={
@@ -227,6 +232,8 @@ async def _coupon_drop(
             "live_session_only": True,
             "quota": len(fans),
             "session_id": session_id,
+            "funded_by": "wallet",
+            "budget_minor": budget,
         },
         headers=_auth(operator, key=True),
     )

@@ -16,6 +16,8 @@ ENTRY_KINDS = (
     "envelope_refund",
     "store_credit_spend",
     "store_credit_refund",
+    "coupon_budget",
+    "coupon_budget_refund",
     "adjustment",
 )
 TOP_UP_STATUSES = ("requires_action", "succeeded", "failed")

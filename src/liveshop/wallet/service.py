@@ -42,9 +42,16 @@ from liveshop.errors import Problem, conflict, invalid
 from liveshop.wallet.models import WalletBalance, WalletEntry
 
 CREDIT_KINDS = frozenset(
-    {"top_up", "envelope_grab", "envelope_refund", "store_credit_refund", "adjustment"}
+    {
+        "top_up",
+        "envelope_grab",
+        "envelope_refund",
+        "store_credit_refund",
+        "coupon_budget_refund",
+        "adjustment",
+    }
 )
-DEBIT_KINDS = frozenset({"envelope_fund", "store_credit_spend", "adjustment"})
+DEBIT_KINDS = frozenset({"envelope_fund", "store_credit_spend", "coupon_budget", "adjustment"})
 INSUFFICIENT_FUNDS = "wallet.insufficient_funds"
 MAX_AMOUNT_MINOR = 10**13
 """The largest single movement (a sanity bound, far above any real one)."""

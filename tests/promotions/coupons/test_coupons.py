@@ -28,6 +28,7 @@ from tests.factories import Shop, address, make_shop
 from tests.factories import idempotency_key as _key
 from tests.factories import problem_code as _code
 from tests.live.conftest import Room
+from tests.wallet.helpers import balance
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -36,7 +37,15 @@ def _later(runtime: Runtime, **delta: float) -> str:
     return (runtime.clock.now() + timedelta(**delta)).isoformat()
 
 
+SESSION_BUDGET = 100_000
+"""What an anchor's session coupon escrows from its wallet when a test names no funder."""
+
+
 async def _template(client: Any, runtime: Runtime, actor: Actor, **body: Any) -> dict[str, Any]:
+    """A template; a session's coupon without a merchant is funded from the issuer's wallet
+    (:data:`SESSION_BUDGET`) unless ``body`` says who funds it."""
+    if "session_id" in body and not {"merchant_id", "funded_by", "deal_id"} & set(body):
+        body.setdefault("budget_minor", SESSION_BUDGET)
     payload = {
         "title": "5 off",
         "kind": "fixed",
@@ -212,7 +221,9 @@ async def test_issuing_and_dropping_are_idempotent(
         "valid_until": _later(runtime, days=1),
         "quota": 10,
         "session_id": live_room.id,
+        "budget_minor": 5000,
     }
+    before = await balance(client, anchor)
     missing = await client.post("/coupon-templates", json=body, headers=anchor.headers)
     assert missing.status_code == 400 and _code(missing) == "idempotency.key_required"
     key = _key()
@@ -221,6 +232,8 @@ async def test_issuing_and_dropping_are_idempotent(
         for _ in range(2)
     ]
     assert [m.status_code for m in made] == [201, 201] and made[0].json() == made[1].json()
+    assert made[0].json()["funded_by"] == "wallet" and made[0].json()["funder_id"] == anchor.id
+    assert await balance(client, anchor) == before - 5000  # escrowed once, not per retry
     other = await client.post(
         "/coupon-templates", json={**body, "quota": 11}, headers={**anchor.headers, **key}
     )

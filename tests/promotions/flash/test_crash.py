@@ -81,7 +81,12 @@ async def test_kill_9_mid_sale_loses_no_answered_buy_and_oversells_nothing(tmp_p
             item = state["showcase"][0]
             created = await http.post(
                 f"/live/sessions/{session_id}/flash-sales",
-                json={"item_id": item["id"], "price_minor": 100, "quantity": QUANTITY},
+                # the live price: the demo deal's floor refuses a price below half the list
+                json={
+                    "item_id": item["id"],
+                    "price_minor": item["live_price_minor"],
+                    "quantity": QUANTITY,
+                },
                 headers={**operator, "Idempotency-Key": "crash-sale"},
             )
             assert created.status_code == 201, created.text

@@ -21,7 +21,7 @@ from liveshop.orders import service as orders
 from liveshop.promotions.flash.models import FlashReservation
 from liveshop.promotions.flash.runtime import FlashSales
 from tests.factories import idempotency_key as _key
-from tests.factories import make_shop
+from tests.factories import make_deal, make_shop
 from tests.factories import problem_code as _code
 from tests.live.conftest import Room
 
@@ -70,6 +70,7 @@ async def shop_room(runtime: Runtime, client: Any, make_account: Any) -> Room:
     """A live session whose first product has 10 units in stock."""
     anchor = await make_account("anchor")
     shop = await make_shop(runtime, prices=(9900, 19900), stock={"HZ": 10})
+    await make_deal(runtime, product_id=shop.product_id, anchor_id=anchor.id)
     sid = (
         await client.post(
             "/live/sessions",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
@@ -20,6 +20,7 @@ from liveshop.live import service as live_service
 from liveshop.orders import cart
 from liveshop.orders.schemas import StoreCreditQuoteOut
 from liveshop.promotions.coupons import flows, templates, views
+from liveshop.promotions.coupons import funding as funding_service
 from liveshop.promotions.coupons import service as coupons
 from liveshop.promotions.coupons.schemas import (
     CouponList,
@@ -37,6 +38,7 @@ from liveshop.promotions.coupons.schemas import (
 router = APIRouter(tags=["coupons"])
 IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 OptionalId = Annotated[str | None, Query(min_length=1, max_length=26)]
+TemplateId = Annotated[str, Path(min_length=1, max_length=26)]
 CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempotency.key_reused"
 
 
@@ -49,12 +51,18 @@ CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempo
     response_model=TemplateOut,
     responses={
         400: {"description": "idempotency.key_required"},
-        403: {"description": "auth.forbidden: not a member, manager or admin"},
-        409: {"description": "live.session_ended, idempotency.key_reused"},
+        403: {
+            "description": "auth.forbidden: not a member, manager or admin; platform funding "
+            "by anyone but an admin"
+        },
+        409: {
+            "description": "live.session_ended, idempotency.key_reused, "
+            "wallet.insufficient_funds (the budget)"
+        },
         422: {
-            "description": "coupon.bad_kind, coupon.bad_amount, coupon.bad_percent, "
-            "coupon.bad_cap, coupon.bad_min_spend, coupon.bad_scope, coupon.bad_window, "
-            "coupon.bad_quota, coupon.bad_limit, coupon.bad_session, "
+            "description": "coupon.funder_required, coupon.bad_kind, coupon.bad_amount, "
+            "coupon.bad_percent, coupon.bad_cap, coupon.bad_min_spend, coupon.bad_scope, "
+            "coupon.bad_window, coupon.bad_quota, coupon.bad_limit, coupon.bad_session, "
             "coupon.bad_eligibility"
         },
     },
@@ -66,21 +74,38 @@ async def create_template(
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
-    """Issue a coupon template for a merchant's goods, a live session, or the platform; a
-    retry with the same key answers the same template."""
+    """Issue a coupon template for a merchant's goods, a live session, or the platform, and
+    say who funds it (``funded_by``: the merchant, your wallet's ``budget_minor``, a deal's
+    coupon budget, or the platform for admins); a retry with the same key answers the same
+    template."""
     merchant_id, live = await templates.authorize_issuer(
         session, principal=principal, merchant_id=body.merchant_id, session_id=body.session_id
     )
     now = runtime.clock.now()
+    currency = body.currency or runtime.settings.default_currency
 
     async def action() -> TemplateOut:
+        # who funds it is decided here, after the key: a replay answers what was stored even
+        # once the budget or the deal that funded it is spent
+        funding = await funding_service.resolve(
+            session,
+            principal=principal,
+            funded_by=body.funded_by,
+            budget_minor=body.budget_minor,
+            deal_id=body.deal_id,
+            merchant_id=merchant_id,
+            live=live,
+            currency=currency,
+            now=now,
+        )
         template = await templates.create_template(
             session,
             data=body,
             issuer_id=principal.account_id,
             merchant_id=merchant_id,
             live=live,
-            currency=body.currency or runtime.settings.default_currency,
+            currency=currency,
+            funding=funding,
             now=now,
         )
         return views.template_out(template)
@@ -95,6 +120,28 @@ async def create_template(
         action=action,
         status_code=201,
     )
+
+
+@router.post(
+    "/coupon-templates/{template_id}/end",
+    response_model=TemplateOut,
+    responses={
+        403: {"description": "auth.forbidden: not its issuer, merchant, manager or an admin"},
+        404: {"description": "coupon.template_not_found"},
+    },
+)
+async def end_template(
+    template_id: TemplateId, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> TemplateOut:
+    """End a template now: no more claims or uses, its running drops end, and the unused
+    part of a wallet-funded budget goes back to the wallet. Ending it again changes nothing."""
+    template = await coupons.get_template_or_raise(session, template_id=template_id)
+    await templates.authorize_ender(session, principal=principal, template=template)
+    await funding_service.end(session, template=template, now=runtime.clock.now())
+    await session.commit()
+    await flows.end_template(runtime, template_id)
+    template = await coupons.get_template_or_raise(session, template_id=template_id)
+    return views.template_out(template)
 
 
 @router.get("/coupon-templates", response_model=TemplateList)

@@ -11,7 +11,9 @@ coupon), ``coupon.used`` (409), ``coupon.expired`` / ``coupon.not_yet_valid`` (4
 ``coupon.not_applicable`` (422: another currency, a live-session-only coupon of another
 session, or nothing in the cart in its scope, e.g. another merchant's coupon),
 ``coupon.min_spend_not_met`` (422: alone, or after the narrower coupons applied before it),
-``coupon.not_stackable`` (422: two non-stackable coupons).
+``coupon.not_stackable`` (422: two non-stackable coupons), ``coupon.budget_exhausted`` (409:
+what the coupons of a wallet- or deal-funded template take off is more than its funder's
+budget still holds; ``promotions/coupons/funding.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveshop.errors import Problem, conflict
 from liveshop.orders.schemas import OrderCouponOut
 from liveshop.promotions.coupons import discounts as coupon_math
+from liveshop.promotions.coupons import funding
 from liveshop.promotions.coupons.discounts import Applied, CartLine
 from liveshop.promotions.coupons.models import Coupon, CouponRedemption, CouponTemplate
 from liveshop.promotions.coupons.schemas import MAX_COUPONS_PER_ORDER
@@ -51,6 +54,15 @@ class Evaluation:
 
 
 @dataclass(frozen=True, slots=True)
+class Redeemed:
+    """Coupons used by an order: what they took off, and how much of it is the merchant's
+    loss (its own coupons and deal-funded ones; a wallet or the platform pays the rest)."""
+
+    applied: Applied
+    merchant_discount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
 class Cart:
     """What the coupons are checked against: the lines, their currency, the session."""
 
@@ -68,7 +80,7 @@ def _usable_problem(held: Held, cart: Cart, now: datetime) -> Problem | None:
     coupon, template = held.coupon, held.template
     if coupon.status != "unused":
         return _refuse(409, "coupon.used", "the coupon is already used", coupon.id)
-    if now >= template.valid_until:
+    if now >= template.valid_until or template.ended_at is not None:
         return _refuse(409, "coupon.expired", "the coupon has expired", coupon.id)
     if now < template.valid_from:
         return _refuse(409, "coupon.not_yet_valid", "the coupon is not valid yet", coupon.id)
@@ -142,7 +154,24 @@ async def evaluate(
         problem = _usable_problem(one, cart, now)
         if problem is not None:
             raise problem
-    return Evaluation(_apply(ordered, cart), ordered)
+    evaluation = Evaluation(_apply(ordered, cart), ordered)
+    await funding.check_affordable(
+        session, templates=_templates(evaluation), amounts=_by_template(evaluation), now=now
+    )
+    return evaluation
+
+
+def _templates(evaluation: Evaluation) -> dict[str, CouponTemplate]:
+    return {h.template.id: h.template for h in evaluation.held.values()}
+
+
+def _by_template(evaluation: Evaluation) -> dict[str, int]:
+    """What the coupons of each template take off (several coupons may share one)."""
+    amounts: dict[str, int] = {}
+    for item in evaluation.applied.discounts:
+        template_id = evaluation.held[item.coupon_id].template.id
+        amounts[template_id] = amounts.get(template_id, 0) + item.amount_minor
+    return amounts
 
 
 async def redeem(
@@ -153,9 +182,11 @@ async def redeem(
     cart: Cart,
     order_id: str,
     now: datetime,
-) -> Applied:
+) -> Redeemed:
     """Apply the coupons to the order's cart and mark them used by it (a guarded UPDATE:
-    a coupon another checkout used meanwhile is ``coupon.used``); one redemption row each."""
+    a coupon another checkout used meanwhile is ``coupon.used``); take what they take off
+    from their funders' budgets (guarded UPDATEs: ``coupon.budget_exhausted``); one
+    redemption row each, naming who paid."""
     evaluation = await evaluate(
         session, account_id=account_id, coupon_ids=coupon_ids, cart=cart, now=now
     )
@@ -172,6 +203,14 @@ async def redeem(
     assert isinstance(result, CursorResult)
     if result.rowcount != len(evaluation.held):
         raise conflict("coupon.used", "a coupon was used by another order meanwhile")
+    await funding.consume(
+        session,
+        templates=_templates(evaluation),
+        amounts=_by_template(evaluation),
+        order_id=order_id,
+        now=now,
+    )
+    merchant_discount = 0
     for position, item in enumerate(evaluation.applied.discounts):
         held = evaluation.held[item.coupon_id]
         shares = {line.sku_id: 0 for line in cart.lines}
@@ -187,27 +226,36 @@ async def redeem(
                 amount_minor=item.amount_minor,
                 per_line_minor=shares,
                 created_at=now,
+                funded_by=held.template.funded_by,
             )
         )
+        if held.template.funded_by in funding.MERCHANT_FUNDED:
+            merchant_discount += item.amount_minor
     await session.flush()
-    return evaluation.applied
+    return Redeemed(evaluation.applied, merchant_discount)
 
 
 async def release_for_order(session: AsyncSession, *, order_id: str, now: datetime) -> int:
     """The order was cancelled or expired: its coupons are unused again (they stay subject
-    to their validity window). Returns how many came back."""
+    to their validity window) and what they consumed of their funders' budgets goes back.
+    Returns how many came back."""
     result = await session.execute(
         update(Coupon)
         .where(Coupon.order_id == order_id, Coupon.status == "used")
         .values(status="unused", order_id=None, used_at=None)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(
+    released = await session.execute(
         update(CouponRedemption)
         .where(CouponRedemption.order_id == order_id, CouponRedemption.released_at.is_(None))
         .values(released_at=now)
+        .returning(
+            CouponRedemption.template_id, CouponRedemption.funded_by, CouponRedemption.amount_minor
+        )
         .execution_options(synchronize_session=False)
     )
+    rows = [(t, f, int(a)) for t, f, a in released.all()]
+    await funding.give_back(session, released=rows, order_id=order_id, now=now)
     assert isinstance(result, CursorResult)
     return int(result.rowcount)
 
@@ -227,6 +275,7 @@ async def order_coupons(session: AsyncSession, *, order_id: str) -> list[OrderCo
             title=title,
             amount_minor=row.amount_minor,
             released_at=row.released_at,
+            funded_by=row.funded_by,
         )
         for row, title in result
     ]
@@ -265,4 +314,21 @@ async def best_for_cart(
         smallest = min(applied.discounts, key=lambda d: (d.amount_minor, d.coupon_id))
         chosen.pop(smallest.coupon_id)
         applied = _apply(chosen, cart)
+    # Coupons whose funder's budget would not cover them are left out, one template at a
+    # time (dropping one only leaves more for the others, checked again)
+    while chosen:
+        try:
+            await funding.check_affordable(
+                session,
+                templates=_templates(Evaluation(applied, chosen)),
+                amounts=_by_template(Evaluation(applied, chosen)),
+                now=now,
+            )
+            break
+        except Problem as exc:
+            short = exc.extra["template_id"]
+            chosen = {i: h for i, h in chosen.items() if h.template.id != short}
+            if not chosen:
+                return None
+            applied = _apply(chosen, cart)
     return Evaluation(applied, chosen)

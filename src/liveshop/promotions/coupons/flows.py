@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from liveshop.promotions.coupons import funding, views
 from liveshop.promotions.coupons import service as coupons
-from liveshop.promotions.coupons import views
 
 if TYPE_CHECKING:
     from liveshop.deps import Runtime
@@ -48,10 +48,12 @@ async def publish_ended(runtime: Runtime, drop_id: str) -> None:
 
 
 async def end_due(runtime: Runtime) -> list[str]:
-    """End every active drop whose time is up or whose template ran out, and tell the room.
-    One short transaction per drop; safe on several nodes (the guarded UPDATE lets one win).
-    Returns the ids this call ended."""
+    """End every active drop whose time is up or whose template ran out or ended, and tell
+    the room; give the unused budget of every wallet-funded template past its validity back
+    to its wallet. One short transaction per drop or template; safe on several nodes (the
+    guarded UPDATEs let one win). Returns the drop ids this call ended."""
     now = runtime.clock.now()
+    await end_due_budgets(runtime)
     async with runtime.sessionmaker() as session:
         due = await coupons.due_drops(session, now=now)
         await session.rollback()
@@ -65,3 +67,37 @@ async def end_due(runtime: Runtime) -> list[str]:
         await publish_ended(runtime, drop_id)
         ended.append(drop_id)
     return ended
+
+
+async def end_due_budgets(runtime: Runtime) -> list[str]:
+    """End the wallet-funded templates past their validity: their unused budget goes back to
+    the wallet that funded it. Returns the template ids this call ended."""
+    now = runtime.clock.now()
+    async with runtime.sessionmaker() as session:
+        due = await funding.due_to_end(session, now=now)
+        await session.rollback()
+    ended: list[str] = []
+    for template_id in due:
+        async with runtime.sessionmaker() as session:
+            template = await coupons.get_template_or_raise(session, template_id=template_id)
+            if template.ended_at is not None:
+                await session.rollback()
+                continue
+            await funding.end(session, template=template, now=now)
+            await session.commit()
+        ended.append(template_id)
+    return ended
+
+
+async def end_template(runtime: Runtime, template_id: str) -> None:
+    """After the commit that ended a template: end its running drops and tell their rooms."""
+    now = runtime.clock.now()
+    async with runtime.sessionmaker() as session:
+        drops = await coupons.active_drop_ids(session, template_id=template_id)
+    for drop_id in drops:
+        async with runtime.sessionmaker() as session:
+            if await coupons.end_drop(session, drop_id=drop_id, now=now) is None:
+                await session.rollback()
+                continue
+            await session.commit()
+        await publish_ended(runtime, drop_id)

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from liveshop.db import Base, UTCDateTime, id_column
 
 COUPON_STATUSES = ("unused", "used")
+FUNDERS = ("merchant", "wallet", "deal", "platform")
+"""Who loses the money a coupon takes off (``promotions/coupons/funding.py``)."""
 DROP_STATUSES = ("active", "ended")
 DROP_END_REASONS = ("claimed_out", "expired")
 
@@ -37,6 +39,12 @@ class CouponTemplate(Base):
     Issued by a merchant for its own goods (``merchant_id``), by a manager of a live session
     for that session (``session_id``), or by an admin (either, or neither: a platform coupon).
     ``scope_merchant_id`` / ``sku_ids`` say which lines it looks at (``coupon_math.Coupon``).
+
+    ``funded_by`` says who pays what it takes off: the merchant (its own coupon), the
+    ``funder_id``'s wallet (``budget_minor`` escrowed at creation, ``budget_used_minor``
+    consumed by guarded UPDATEs, the rest back when it ends: ``budget_refunded_minor``), a
+    deal's coupon budget (``deal_id``) or the platform. ``ended_at``: ended (no more claims
+    or uses; a wallet budget's unused part went back).
     """
 
     __tablename__ = "coupon_templates"
@@ -44,6 +52,11 @@ class CouponTemplate(Base):
         CheckConstraint("quota >= 1", name="quota_positive"),
         CheckConstraint("claimed_count >= 0 AND claimed_count <= quota", name="claimed_within"),
         CheckConstraint("per_user_limit >= 1", name="per_user_limit_positive"),
+        CheckConstraint(
+            "budget_used_minor >= 0 AND budget_refunded_minor >= 0 AND (budget_minor IS NULL "
+            "OR budget_used_minor + budget_refunded_minor <= budget_minor)",
+            name="budget_within",
+        ),
     )
 
     id: Mapped[str] = id_column()
@@ -73,6 +86,13 @@ class CouponTemplate(Base):
     eligibility: Mapped[str] = mapped_column(String(16))
     stackable: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    funded_by: Mapped[str] = mapped_column(String(16), server_default="merchant")
+    funder_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    deal_id: Mapped[str | None] = mapped_column(ForeignKey("deals.id"), nullable=True)
+    budget_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    budget_used_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    budget_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class CouponDrop(Base):
@@ -144,3 +164,5 @@ class CouponRedemption(Base):
     per_line_minor: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # who paid what this redemption took off (the template's funded_by when it was used)
+    funded_by: Mapped[str] = mapped_column(String(16), server_default="merchant")

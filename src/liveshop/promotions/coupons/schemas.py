@@ -11,6 +11,7 @@ from liveshop.orders.schemas import Id, OrderLineIn, StoreCreditQuoteOut
 from liveshop.promotions.coupons.events import CouponDropView, CouponTerms, DropEndReason
 
 MAX_COUPONS_PER_ORDER = 5
+MAX_BUDGET_MINOR = 10_000_000_000
 ID = Field(min_length=1, max_length=26)
 
 
@@ -45,6 +46,21 @@ class TemplateIn(_In):
     stackable: StrictBool = False
     merchant_id: str | None = Field(default=None, min_length=1, max_length=26)
     session_id: str | None = Field(default=None, min_length=1, max_length=26)
+    funded_by: Literal["merchant", "wallet", "deal", "platform"] | None = Field(
+        default=None,
+        description="Who pays what the coupon takes off (docs/api.md, 'Who may fund a "
+        "discount'); by default the one the other fields name.",
+    )
+    budget_minor: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_BUDGET_MINOR,
+        description="Wallet-funded: escrowed from your wallet now; uses consume it; the rest "
+        "comes back when the coupon ends.",
+    )
+    deal_id: str | None = Field(
+        default=None, min_length=1, max_length=26, description="Deal-funded: the deal."
+    )
 
 
 class TemplateOut(BaseModel):
@@ -58,6 +74,13 @@ class TemplateOut(BaseModel):
     per_user_limit: int
     eligibility: Literal["everyone", "followers"]
     created_at: datetime
+    funded_by: Literal["merchant", "wallet", "deal", "platform"]
+    funder_id: str | None = None
+    deal_id: str | None = None
+    budget_minor: int | None = None
+    budget_used_minor: int = 0
+    budget_refunded_minor: int = 0
+    ended_at: datetime | None = None
 
 
 class TemplateList(BaseModel):

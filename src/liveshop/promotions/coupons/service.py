@@ -63,6 +63,15 @@ async def list_templates(
     return list((await session.execute(query)).scalars())
 
 
+async def active_drop_ids(session: AsyncSession, *, template_id: str) -> list[str]:
+    result = await session.execute(
+        select(CouponDrop.id).where(
+            CouponDrop.template_id == template_id, CouponDrop.status == "active"
+        )
+    )
+    return list(result.scalars())
+
+
 async def list_drops(
     session: AsyncSession, *, session_id: str, active_only: bool = False
 ) -> list[tuple[CouponDrop, CouponTemplate]]:
@@ -125,7 +134,7 @@ async def create_drop(
         raise invalid(
             "coupon.wrong_session", "the coupon's merchant does not sell here", "template_id"
         )
-    if now >= template.valid_until:
+    if now >= template.valid_until or template.ended_at is not None:
         raise conflict("coupon.expired", "the coupon has expired")
     left = template.quota - template.claimed_count
     if left <= 0:
@@ -148,13 +157,15 @@ async def create_drop(
 
 
 async def due_drops(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[str]:
-    """Active drops past their end, or whose template has no coupon left."""
+    """Active drops past their end, whose template has no coupon left, or has ended."""
     result = await session.execute(
         select(CouponDrop.id)
         .join(CouponTemplate, CouponTemplate.id == CouponDrop.template_id)
         .where(
             CouponDrop.status == "active",
-            (CouponDrop.ends_at <= now) | (CouponTemplate.claimed_count >= CouponTemplate.quota),
+            (CouponDrop.ends_at <= now)
+            | (CouponTemplate.claimed_count >= CouponTemplate.quota)
+            | CouponTemplate.ended_at.is_not(None),
         )
         .order_by(CouponDrop.ends_at)
         .limit(limit)
@@ -167,7 +178,7 @@ async def end_drop(session: AsyncSession, *, drop_id: str, now: datetime) -> Cou
     (``claimed_out``). None when it is not due (or ended meanwhile)."""
     drop = await get_drop_or_raise(session, drop_id=drop_id)
     template = await get_template_or_raise(session, template_id=drop.template_id)
-    if drop.ends_at <= now:
+    if drop.ends_at <= now or template.ended_at is not None:
         reason = "expired"
     elif template.claimed_count >= template.quota:
         reason = "claimed_out"
@@ -223,13 +234,15 @@ async def _take_from_template(
             CouponTemplate.id == template.id,
             CouponTemplate.claimed_count < CouponTemplate.quota,
             CouponTemplate.valid_until > now,
+            CouponTemplate.ended_at.is_(None),
         )
         .values(claimed_count=CouponTemplate.claimed_count + 1)
         .returning(CouponTemplate.claimed_count)
         .execution_options(synchronize_session=False)
     )
     if result.scalar_one_or_none() is None:
-        if now >= template.valid_until:
+        fresh = await session.get(CouponTemplate, template.id, populate_existing=True)
+        if now >= template.valid_until or (fresh is not None and fresh.ended_at is not None):
             raise conflict("coupon.expired", "the coupon has expired")
         raise _sold_out()
 

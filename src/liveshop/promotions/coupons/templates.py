@@ -18,6 +18,8 @@ from liveshop.errors import Problem, forbidden, invalid
 from liveshop.live import service as live_service
 from liveshop.live.models import LiveSession
 from liveshop.promotions.coupons import discounts as coupon_math
+from liveshop.promotions.coupons import funding as funding_service
+from liveshop.promotions.coupons.funding import Funding
 from liveshop.promotions.coupons.models import CouponTemplate
 from liveshop.promotions.coupons.schemas import TemplateIn
 
@@ -61,6 +63,24 @@ async def authorize_issuer(
     return merchant_id, live
 
 
+async def authorize_ender(
+    session: AsyncSession, *, principal: Principal, template: CouponTemplate
+) -> None:
+    """Who may end a template: its issuer, a member of its merchant, a manager of its
+    session, an admin (403 ``auth.forbidden`` for anyone else)."""
+    if principal.is_admin or principal.account_id == template.issuer_id:
+        return
+    if template.merchant_id is not None and template.merchant_id in (
+        await catalog_service.merchant_ids_for(session, account_id=principal.account_id)
+    ):
+        return
+    if template.session_id is not None:
+        live = await live_service.get_or_raise(session, session_id=template.session_id)
+        await live_service.require_manager(session, principal=principal, live=live)
+        return
+    raise forbidden("only the coupon's issuer, its merchant or an admin ends it")
+
+
 def as_math(template: CouponTemplate, coupon_id: str) -> coupon_math.Coupon:
     """The template's terms for ``coupon_math``, under the id of a held coupon."""
     return coupon_math.Coupon(
@@ -78,12 +98,23 @@ def as_math(template: CouponTemplate, coupon_id: str) -> coupon_math.Coupon:
 
 
 async def _resolve_scope(
-    session: AsyncSession, *, data: TemplateIn, merchant_id: str | None
+    session: AsyncSession, *, data: TemplateIn, merchant_id: str | None, funding: Funding
 ) -> tuple[str, str | None, list[str]]:
-    """The scope, its merchant and its SKUs; a merchant's coupon covers its own goods only."""
+    """The scope, its merchant and its SKUs; a merchant's coupon covers its own goods only,
+    a deal-funded one the deal's product only (all its SKUs by default)."""
     scope = data.scope or ("merchant" if merchant_id else "order")
     scope_merchant = data.scope_merchant_id
     sku_ids = sorted(set(data.sku_ids))
+    if funding.deal is not None:
+        if data.scope not in (None, "skus") or data.scope_merchant_id is not None:
+            raise invalid(
+                "coupon.bad_scope", "a deal-funded coupon covers the deal's product only", "scope"
+            )
+        scope, sku_ids = "skus", sku_ids or list(funding.deal_sku_ids)
+        if not set(sku_ids) <= set(funding.deal_sku_ids):
+            raise invalid(
+                "coupon.bad_scope", "a deal-funded coupon covers the deal's product only", "sku_ids"
+            )
     if merchant_id is not None:
         if scope == "order" or scope_merchant not in (None, merchant_id):
             raise invalid(
@@ -155,12 +186,14 @@ async def create_template(
     merchant_id: str | None,
     live: LiveSession | None,
     currency: str,
+    funding: Funding,
     now: datetime,
 ) -> CouponTemplate:
-    """Record a coupon template (the caller authorized the issuer: :func:`authorize_issuer`)."""
+    """Record a coupon template (the caller authorized the issuer: :func:`authorize_issuer`,
+    and its funder: ``funding.resolve``); a wallet-funded one escrows its budget now."""
     valid_from = _check_limits(data, live=live, now=now)
     scope, scope_merchant, sku_ids = await _resolve_scope(
-        session, data=data, merchant_id=merchant_id
+        session, data=data, merchant_id=merchant_id, funding=funding
     )
     template = CouponTemplate(
         issuer_id=issuer_id,
@@ -185,8 +218,15 @@ async def create_template(
         eligibility=data.eligibility,
         stackable=data.stackable,
         created_at=now,
+        funded_by=funding.funded_by,
+        funder_id=funding.funder_id,
+        deal_id=funding.deal.id if funding.deal is not None else None,
+        budget_minor=funding.budget_minor,
+        budget_used_minor=0,
+        budget_refunded_minor=0,
     )
     as_math(template, "check")  # coupon.bad_kind, bad_amount, bad_percent, bad_cap, bad_scope
     session.add(template)
     await session.flush()
+    await funding_service.charge(session, template=template, now=now)
     return template

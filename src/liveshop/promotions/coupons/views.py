@@ -92,6 +92,13 @@ def template_out(template: CouponTemplate) -> TemplateOut:
             "per_user_limit": template.per_user_limit,
             "eligibility": template.eligibility,
             "created_at": template.created_at,
+            "funded_by": template.funded_by,
+            "funder_id": template.funder_id,
+            "deal_id": template.deal_id,
+            "budget_minor": template.budget_minor,
+            "budget_used_minor": template.budget_used_minor,
+            "budget_refunded_minor": template.budget_refunded_minor,
+            "ended_at": template.ended_at,
         }
     )
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveshop.catalog.models import Product, Sku
+from liveshop.deals import consent
 from liveshop.errors import conflict, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.live import service as live_service
@@ -78,7 +79,10 @@ async def create_sale(
     session: AsyncSession, *, live: LiveSession, data: FlashSaleIn, actor_id: str, now: datetime
 ) -> FlashSale:
     """Open the countdown of a sale on a rundown item and take its quantity out of stock
-    (held under the sale's id until sold, or given back when it closes)."""
+    (held under the sale's id until sold, or given back when it closes). Another merchant's
+    product needs the anchor's active deal (``deal.required``), a price at least its floor
+    (``deal.price_below_floor``) and a quantity its stock share still covers
+    (``deal.stock_share_exceeded``)."""
     if live.status != "live":
         raise conflict("live.not_live", "flash sales run only while the session is live")
     line = await live_service.get_line_or_raise(session, session_id=live.id, item_id=data.item_id)
@@ -88,6 +92,14 @@ async def create_sale(
             "the flash price cannot exceed the SKU's regular price",
             "price_minor",
         )
+    deal = await consent.deal_for(
+        session,
+        anchor_id=live.anchor_id,
+        product_id=line.product.id,
+        merchant_id=line.product.merchant_id,
+        now=now,
+    )
+    consent.check_floor(deal, price_minor=data.price_minor, field="price_minor")
     running = await session.scalar(
         select(func.count())
         .select_from(FlashSale)
@@ -121,6 +133,10 @@ async def create_sale(
     )
     session.add(sale)
     await session.flush()
+    if deal is not None:  # another merchant's goods: the units come out of the deal's share
+        await consent.take(
+            session, deal=deal, kind="stock", amount=sale.quantity, source=sale.id, now=now
+        )
     await inventory.allocate(
         session,
         order_id=sale.id,
@@ -344,6 +360,13 @@ async def settle(
             reservation.status = "released"
         elif held:
             await inventory.release_for_order(session, order_id=order.id, now=now, note="expired")
+            await consent.give_back(
+                session,
+                kind="stock",
+                source=sale.id,
+                amount=sum(r.quantity for r in held),
+                now=now,
+            )
             reservation.status = "released"
         else:
             reservation.status = "cancelled"
@@ -353,7 +376,8 @@ async def settle(
 
 
 async def close_sale(session: AsyncSession, *, sale: FlashSale, now: datetime) -> int:
-    """Close a sale: unsold units held by it go back to stock; returns the units sold."""
+    """Close a sale: unsold units held by it go back to stock (and to the deal's stock share,
+    when the sale took them from one); returns the units sold."""
     sale.status = "closed"
     sale.closed_at = now
     await inventory.release_for_order(session, order_id=sale.id, now=now, note="flash sale closed")
@@ -362,13 +386,20 @@ async def close_sale(session: AsyncSession, *, sale: FlashSale, now: datetime) -
         .where(FlashWaitlistEntry.sale_id == sale.id, FlashWaitlistEntry.outcome.is_(None))
         .values(outcome="closed")
     )
-    sold = await session.scalar(
-        select(func.coalesce(func.sum(FlashReservation.quantity), 0)).where(
-            FlashReservation.sale_id == sale.id, FlashReservation.status.in_(HELD)
+    sold = int(
+        await session.scalar(
+            select(func.coalesce(func.sum(FlashReservation.quantity), 0)).where(
+                FlashReservation.sale_id == sale.id, FlashReservation.status.in_(HELD)
+            )
         )
+        or 0
+    )
+    # what went back to stock goes back to the deal's stock share (when it came from one)
+    await consent.give_back(
+        session, kind="stock", source=sale.id, amount=sale.quantity - sold, now=now
     )
     await session.flush()
-    return int(sold or 0)
+    return sold
 
 
 async def add_to_waitlist(

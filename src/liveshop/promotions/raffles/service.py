@@ -21,6 +21,7 @@ from liveshop.auth.models import Account
 from liveshop.auth.service import Principal
 from liveshop.catalog import service as catalog_service
 from liveshop.db import insert_unique
+from liveshop.deals import consent
 from liveshop.errors import Problem, conflict, forbidden, invalid, not_found
 from liveshop.inventory import service as inventory
 from liveshop.live import service as live_service
@@ -93,7 +94,10 @@ async def due(session: AsyncSession, *, now: datetime, limit: int = 100) -> list
 async def create(
     session: AsyncSession, *, live: LiveSession, data: RaffleIn, actor_id: str, now: datetime
 ) -> Raffle:
-    """Open a raffle now: the server seed is drawn and stored, its commitment is public."""
+    """Open a raffle now: the server seed is drawn and stored, its commitment is public.
+    Another merchant's product as the prize needs the anchor's active deal
+    (``deal.required``) whose prize units still cover ``winners_count``
+    (``deal.prize_share_exceeded``)."""
     if live.status != "live":
         raise conflict("live.not_live", "raffles run only while the session is live")
     lines = await live_service.rundown(session, session_id=live.id)
@@ -102,6 +106,13 @@ async def create(
         raise invalid(
             "raffle.bad_prize", "the prize must be a product of this session's rundown", "item_id"
         )
+    deal = await consent.deal_for(
+        session,
+        anchor_id=live.anchor_id,
+        product_id=line.product.id,
+        merchant_id=line.product.merchant_id,
+        now=now,
+    )
     seed = raffle_proof.new_server_seed()
     raffle = Raffle(
         session_id=live.id,
@@ -122,6 +133,10 @@ async def create(
     )
     session.add(raffle)
     await session.flush()
+    if deal is not None:  # another merchant's goods: the prizes come out of the deal's share
+        await consent.take(
+            session, deal=deal, kind="prize", amount=raffle.winners_count, source=raffle.id, now=now
+        )
     return raffle
 
 
@@ -270,6 +285,14 @@ async def close(
     raffle.public_seed = public_seed
     raffle.status = "drawn"
     raffle.drawn_at = now
+    # fewer entrants than prizes: the prizes nobody won go back to the deal's prize units
+    await consent.give_back(
+        session,
+        kind="prize",
+        source=raffle.id,
+        amount=raffle.winners_count - len(proof.winners),
+        now=now,
+    )
     await session.flush()
     return Closing(froze=froze, drew=True)
 

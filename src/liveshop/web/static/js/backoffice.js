@@ -291,6 +291,10 @@ async function showOrder(id, { focus = true } = {}) {
     ["office.detail.discount", order.discount_minor ? money(-order.discount_minor, c) : ""],
     ["office.detail.shipping", money(order.shipping_minor, c)],
     ["office.total", money(order.total_minor, c)],
+    // a discount an anchor's wallet or the platform funded is not the merchant's loss
+    ["office.detail.others_funded", order.discount_minor > order.merchant_discount_minor
+      ? money(order.discount_minor - order.merchant_discount_minor, c) : ""],
+    ["office.detail.receives", money(order.merchant_receives_minor, c)],
     ["office.detail.wallet", order.wallet_minor ? money(order.wallet_minor, c) : ""],
     ["office.refunded", money(order.refunded_minor, c)],
     ["office.ship.carrier", order.carrier ?? ""],

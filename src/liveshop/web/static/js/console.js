@@ -128,6 +128,7 @@ function drawRundown() {
   $("coupon-amount-label").textContent = t("console.coupon.amount", { currency });
   $("coupon-cap-label").textContent = t("console.coupon.cap", { currency });
   $("coupon-min-spend-label").textContent = t("console.coupon.min_spend", { currency });
+  $("coupon-budget-label").textContent = t("console.coupon.budget", { currency });
   drawCouponSkus();
 }
 
@@ -481,6 +482,15 @@ async function dropCoupon(event) {
   const currency = couponCurrency();
   const quota = intOf("coupon-quota");
   const days = intOf("coupon-valid-days");
+  // The coupons are funded from your wallet: a budget set aside when the coupon is issued
+  // (by default what every coupon can take off), the rest back when it ends.
+  const budgetText = $("coupon-budget").value.trim();
+  const most = kind === "percent" ? off.cap_minor : off.amount_off_minor;
+  const budget = budgetText === "" ? (most ? most * quota : null) : toMinor(budgetText);
+  if (budget === null || !(budget > 0)) {
+    toast(t(budgetText === "" ? "console.coupon.need_budget" : "console.coupon.bad_budget"), true);
+    $("coupon-budget").focus(); return;
+  }
   const body = {
     title: $("coupon-title").value.trim(),
     kind,
@@ -494,6 +504,8 @@ async function dropCoupon(event) {
     per_user_limit: intOf("coupon-per-user"),
     eligibility: $("coupon-followers").checked ? "followers" : "everyone",
     session_id: SID,
+    funded_by: "wallet",
+    budget_minor: budget,
     ...(currency ? { currency } : {}),
   };
   const terms = JSON.stringify([body, days]);
@@ -504,7 +516,11 @@ async function dropCoupon(event) {
     if (!templateId) {
       const validUntil = new Date(Date.now() + clockOffset + days * 86_400_000).toISOString();
       const created = await api("POST", "/coupon-templates", { ...body, valid_until: validUntil }, { idempotent: true });
-      if (!created.ok) { toast(t("error.generic", { detail: detailOf(created) }), true); return; }
+      if (!created.ok) {
+        const short = created.data && created.data.code === "wallet.insufficient_funds";
+        toast(short ? t("console.coupon.short_wallet") : t("error.generic", { detail: detailOf(created) }), true);
+        return;
+      }
       templateId = created.data.id;
       couponTemplate = { terms, id: templateId };
     }
