@@ -67,6 +67,8 @@ class LiveRooms:
         # module registers one source at startup.
         self.promotion_sources: list[Callable[[str], Awaitable[list[dict[str, Any]]]]] = []
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # the socket's flood limits' time (monotonic seconds; tests may hold it still)
+        self.monotonic: Callable[[], float] = time.monotonic
         hub.listener = self._on_event
 
     def command_lock(self, session_id: str) -> asyncio.Lock:
