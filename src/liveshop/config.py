@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     chat_burst: int = Field(default=3, ge=1)
     chat_duplicate_window_seconds: int = Field(default=30, ge=0)
     like_max_per_message: int = Field(default=50, ge=1)
+    # likes counted per viewer per second (per node); the rest of a burst is not counted
+    like_max_per_second: int = Field(default=20, ge=1)
     # the room socket's flood limits (docs/protocol.md): client messages per connection per
     # second and at once; refused messages (strikes, fading at one a second) before a 4029 close
     ws_message_rate_per_second: float = Field(default=10.0, gt=0)

@@ -5,15 +5,18 @@ budget (``protocol.rate_limited``, then 4029), and likes counted at most
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
 from liveshop.deps import Runtime
-from liveshop.realtime.flood import MessageBudget
+from liveshop.live.models import RoomEvent
+from liveshop.realtime.flood import LikeCap, MessageBudget
 from tests.live.conftest import Room
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -151,6 +154,45 @@ async def test_the_budget_refills_at_the_rate_and_a_client_at_the_rate_is_never_
             assert message["type"] == "pong", message
 
 
+async def test_likes_count_at_most_the_cap_per_viewer_per_second(
+    live_room: Room, open_room: Any, make_account: Any, runtime: Runtime, held: HeldClock
+) -> None:
+    """The probe sent 100,000 likes in 1.8 s and all were counted."""
+    runtime.settings.ws_message_rate_per_second = 10_000.0  # let the messages through
+    runtime.settings.ws_message_burst = 10_000
+    cap = runtime.settings.like_max_per_second
+    assert cap == 20
+    liker, other = await make_account("fan"), await make_account("fan")
+    a = await open_room(live_room.id, liker.token)
+    a2 = await open_room(live_room.id, liker.token)  # a second socket of the same viewer
+    b = await open_room(live_room.id, other.token)
+    for _ in range(1_000):  # 1,000 x 50 on each of the liker's sockets: 100,000 likes
+        await a.send({"type": "like", "count": 50})
+        await a2.send({"type": "like", "count": 50})
+    await b.send({"type": "like", "count": 5})
+    await a.send({"type": "ping"})
+    await a.event("pong")
+    await a2.send({"type": "ping"})
+    await a2.event("pong")
+    counters = await b.wait_for(lambda e: e.get("type") == "counters" and e["likes"] >= cap + 5)
+    await asyncio.sleep(0.3)  # a few ticks: nothing more arrives
+    assert (await runtime.rooms.counters(live_room.id)).likes == cap + 5 == counters["likes"]
+    held.now += 1.0  # the next second: the liker counts again
+    await a.send({"type": "like", "count": 50})
+    await b.wait_for(lambda e: e.get("type") == "counters" and e["likes"] == 2 * cap + 5)
+    await runtime.rooms.flush_log()
+    async with runtime.sessionmaker() as s:
+        payloads = (
+            await s.scalars(
+                select(RoomEvent.payload).where(
+                    RoomEvent.session_id == live_room.id, RoomEvent.type == "like"
+                )
+            )
+        ).all()
+    logged = sum(p["count"] for p in payloads)
+    assert logged == 2 * cap + 5  # the log counts what the counter counts
+
+
 # -- the rules themselves ---------------------------------------------------------------------
 
 
@@ -172,3 +214,13 @@ def test_message_budget_strikes_fade_so_a_client_a_little_over_the_rate_is_not_c
     verdicts = [budget.take(rate=10, burst=20, strikes=30, now=t) for t in times]
     cut = verdicts.index("abusive")
     assert 3.0 < times[cut] < 8.0
+
+
+def test_like_cap_is_per_room_and_viewer_and_resets_each_second() -> None:
+    cap = LikeCap()
+    assert cap.take("r", "a", 15, per_second=20, now=5.1) == 15
+    assert cap.take("r", "a", 15, per_second=20, now=5.9) == 5
+    assert cap.take("r", "a", 1, per_second=20, now=5.95) == 0
+    assert cap.take("r", "b", 50, per_second=20, now=5.95) == 20
+    assert cap.take("s", "a", 3, per_second=20, now=5.99) == 3
+    assert cap.take("r", "a", 50, per_second=20, now=6.0) == 20

@@ -404,6 +404,5 @@ def _like(
     cap = runtime.settings.like_max_per_message
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= cap:
         return error_event("like.bad_count", f"count must be an integer from 1 to {cap}")
-    runtime.rooms.hub.like(session_id, count)
-    runtime.rooms.log(session_id, "like", account_id=principal.account_id, payload={"count": count})
+    runtime.rooms.like(session_id, principal.account_id, count)
     return None
