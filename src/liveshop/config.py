@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     chat_burst: int = Field(default=3, ge=1)
     chat_duplicate_window_seconds: int = Field(default=30, ge=0)
     like_max_per_message: int = Field(default=50, ge=1)
+    # likes counted per viewer per second (per node); the rest of a burst is not counted
+    like_max_per_second: int = Field(default=20, ge=1)
+    # the room socket's flood limits (docs/protocol.md): client messages per connection per
+    # second and at once; refused messages (strikes, fading at one a second) before a 4029 close
+    ws_message_rate_per_second: float = Field(default=10.0, gt=0)
+    ws_message_burst: int = Field(default=20, ge=1)
+    ws_abuse_strikes: int = Field(default=30, ge=1)
     eventlog_flush_ms: int = Field(default=500, ge=10)
     # permessage-deflate on WebSockets (uvicorn's ``ws_per_message_deflate``). Off: per-socket
     # zlib state costs ~46 KB and CPU per connection, and defeats encoding a frame once for

@@ -87,6 +87,11 @@ class Metrics:
             "Connections closed as too slow (4008)",
             registry=self.registry,
         )
+        self.room_flood_closed = Counter(
+            "liveshop_room_flood_closed_total",
+            "Connections closed for flooding (4029)",
+            registry=self.registry,
+        )
         self.flash_fastlane = Counter(
             "liveshop_flash_fastlane_total",
             "Flash-sale buys answered by the fast lane (not the framework route)",

@@ -88,6 +88,10 @@ def _server_settings(mode: Mode, cfg: RoomBenchConfig) -> dict[str, str]:
         "LIVESHOP_CHAT_RATE_PER_SECOND": "10000",
         "LIVESHOP_CHAT_BURST": "10000",
         "LIVESHOP_CHAT_DUPLICATE_WINDOW_SECONDS": "0",
+        # ~20 chatters carry the whole room's chat and likes: far above one person's limits
+        "LIVESHOP_WS_MESSAGE_RATE_PER_SECOND": "10000",
+        "LIVESHOP_WS_MESSAGE_BURST": "10000",
+        "LIVESHOP_LIKE_MAX_PER_SECOND": "1000000",
         # every chatter's sign-in attempt comes from 127.0.0.1 (the first one of each is a 401)
         "LIVESHOP_SIGNIN_MAX_ATTEMPTS_PER_IP": "10000",
     }

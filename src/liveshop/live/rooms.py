@@ -26,6 +26,7 @@ from liveshop.live.eventlog import EventLogWriter
 from liveshop.live.models import LiveSession
 from liveshop.live.moderation import BannedWords, ChatGate, ChatRules, Verdict
 from liveshop.realtime.broker import Broker, RoomCounters
+from liveshop.realtime.flood import LikeCap
 from liveshop.realtime.hub import Hub
 
 log = structlog.get_logger(__name__)
@@ -67,6 +68,9 @@ class LiveRooms:
         # module registers one source at startup.
         self.promotion_sources: list[Callable[[str], Awaitable[list[dict[str, Any]]]]] = []
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # the flood limits' time (monotonic seconds; tests may hold it still)
+        self.monotonic: Callable[[], float] = time.monotonic
+        self._likes = LikeCap()
         hub.listener = self._on_event
 
     def command_lock(self, session_id: str) -> asyncio.Lock:
@@ -197,6 +201,21 @@ class LiveRooms:
                 anchor_id=state["session"]["anchor"]["id"],
                 session_id=session_id,
             )
+
+    def like(self, session_id: str, account_id: str, count: int) -> int:
+        """Count a viewer's likes, at most ``LIVESHOP_LIKE_MAX_PER_SECOND`` of them per second
+        on this node; returns how many were counted (added to the room's total and logged)."""
+        counted = self._likes.take(
+            session_id,
+            account_id,
+            count,
+            per_second=self._settings.like_max_per_second,
+            now=self.monotonic(),
+        )
+        if counted:
+            self.hub.like(session_id, counted)
+            self.log(session_id, "like", account_id=account_id, payload={"count": counted})
+        return counted
 
     async def check_chat(
         self, session_id: str, account_id: str, text: str, state: dict[str, Any]

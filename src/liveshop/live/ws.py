@@ -11,7 +11,9 @@ The route is a plain ASGI route (no FastAPI dependency machinery per connection)
 - 4004 no such live session
 - 4008 too slow: the connection fell too far behind; reconnect with ``last_seq``
 - 4009 protocol error: no valid ``hello`` within 10 s
-- 1009 a client message over 4 KB
+- 4029 flooding: it kept sending over the message rate after ``protocol.rate_limited`` errors
+- 1009 a client message over 4 KB (refused by the WebSocket protocol itself, before it is
+  buffered: ``realtime/ws_protocol.py``; checked here too for any other server)
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from liveshop.auth.service import Principal
 from liveshop.deps import Runtime, principal_for
 from liveshop.ids import new_id
 from liveshop.live.rooms import LiveRooms
+from liveshop.realtime.flood import MessageBudget
 from liveshop.realtime.hub import CLOSE_TOO_SLOW, Connection, counters_event
+from liveshop.realtime.ws_protocol import MAX_CLIENT_MESSAGE_BYTES
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
@@ -43,8 +47,14 @@ CLOSE_BANNED = 4003
 CLOSE_NO_SESSION = 4004
 CLOSE_PROTOCOL = 4009
 CLOSE_TOO_BIG = 1009
+CLOSE_FLOODING = 4029
 HELLO_TIMEOUT = 10.0
-MAX_MESSAGE_BYTES = 4096
+MAX_MESSAGE_BYTES = MAX_CLIENT_MESSAGE_BYTES
+_CLOSE_REASONS = {
+    CLOSE_TOO_SLOW: "too slow: resync",
+    CLOSE_TOO_BIG: "message too big",
+    CLOSE_FLOODING: "too many messages",
+}
 TOKEN_COOKIE = "liveshop_token"
 _GUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -190,9 +200,7 @@ async def room_socket(ws: WebSocket, session_id: str) -> None:
                 runtime.metrics.room_slow_closed.inc()
             # a stuck socket may not take the close frame: don't wait for it forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    _close(ws, code, "too slow: resync" if code == CLOSE_TOO_SLOW else ""), 2.0
-                )
+                await asyncio.wait_for(_close(ws, code, _CLOSE_REASONS.get(code, "")), 2.0)
     except WebSocketDisconnect:
         pass
     except Exception:
@@ -292,7 +300,10 @@ async def _read(
     reading: _Reading,
 ) -> None:
     """The client's messages, until it leaves or the connection ends (``reading`` lets the
-    hub interrupt the wait)."""
+    hub interrupt the wait). Every message spends from the connection's ``MessageBudget``."""
+    settings = runtime.settings
+    monotonic = runtime.rooms.monotonic
+    budget: MessageBudget | None = None  # made on the first message: idle viewers send none
     while not conn.ended:
         reading.reading = True
         try:
@@ -302,6 +313,32 @@ async def _read(
         if raw is not None and len(raw.encode()) > MAX_MESSAGE_BYTES:
             conn.close(CLOSE_TOO_BIG)
             return
+        now = monotonic()
+        if budget is None:
+            budget = MessageBudget(burst=settings.ws_message_burst, now=now)
+        verdict = budget.take(
+            rate=settings.ws_message_rate_per_second,
+            burst=settings.ws_message_burst,
+            strikes=settings.ws_abuse_strikes,
+            now=now,
+        )
+        if verdict == "abusive":
+            runtime.metrics.room_flood_closed.inc()
+            conn.close(CLOSE_FLOODING)
+            return
+        if verdict == "refused":
+            rate = settings.ws_message_rate_per_second
+            retry = round(max(0.0, 1.0 - budget.tokens) / rate, 3)
+            conn.direct(
+                _dumps(
+                    error_event(
+                        "protocol.rate_limited",
+                        f"too many messages: at most {rate:g} a second",
+                        retry_after=retry,
+                    )
+                )
+            )
+            continue
         message = _parse(raw) if raw is not None else None
         if message is None:
             conn.direct(_dumps(error_event("protocol.bad_json", "send one JSON object")))
@@ -367,6 +404,5 @@ def _like(
     cap = runtime.settings.like_max_per_message
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= cap:
         return error_event("like.bad_count", f"count must be an integer from 1 to {cap}")
-    runtime.rooms.hub.like(session_id, count)
-    runtime.rooms.log(session_id, "like", account_id=principal.account_id, payload={"count": count})
+    runtime.rooms.like(session_id, principal.account_id, count)
     return None

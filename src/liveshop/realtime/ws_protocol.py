@@ -14,7 +14,10 @@ keepalive, backpressure: all unchanged) and replaces only:
   gate returns without suspending (as ``Event.wait`` does) and a future exists only while
   a writer waits on a paused transport;
 - the handshake request and response, released once the handshake is answered (the ASGI
-  scope already holds what the application reads of them).
+  scope already holds what the application reads of them);
+- the largest incoming message: ``MAX_CLIENT_MESSAGE_BYTES`` (4 KB) instead of uvicorn's
+  16 MB ``ws_max_size``. The frame parser refuses a longer message as its header arrives and
+  closes with 1009, so a client cannot make the server buffer megabytes per socket.
 
 Selected with ``uvicorn --ws liveshop.realtime.ws_protocol:LeanWebSocketProtocol``
 (``WS_PROTOCOL``); ``liveshop serve``, the benchmarks and the WebSocket tests all use it.
@@ -30,6 +33,8 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 WS_PROTOCOL = "liveshop.realtime.ws_protocol:LeanWebSocketProtocol"
+# No client message of the room protocol comes near this (docs/protocol.md, "Limits").
+MAX_CLIENT_MESSAGE_BYTES = 4096
 
 
 class Inbox:
@@ -140,6 +145,9 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Gate()  # type: ignore[assignment]
+        limit = self.conn.max_message_size
+        if limit is None or limit > MAX_CLIENT_MESSAGE_BYTES:
+            self.conn.max_message_size = MAX_CLIENT_MESSAGE_BYTES
 
     async def send(self, message: Any) -> None:
         await super().send(message)
