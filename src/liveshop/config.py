@@ -33,7 +33,7 @@ class Settings(BaseSettings):
 
     # accounts
     token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    auth_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    auth_cache_seconds: float = Field(default=10.0, ge=0, le=300)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     signin_max_failures_per_account: int = Field(default=5, ge=1)
