@@ -53,22 +53,26 @@ async def sign_up(body: SignUp, session: SessionDep, runtime: RuntimeDep) -> Tok
     return TokenOut(token=token, expires_at=row.expires_at, account=out)
 
 
-@router.post("/auth/signin", response_model=TokenOut)
+@router.post(
+    "/auth/signin",
+    response_model=TokenOut,
+    responses={429: {"description": "auth.rate_limited"}},
+)
 async def sign_in(
     body: SignIn, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> TokenOut:
-    """Exchange email and password for a bearer token (rate-limited per account and IP)."""
+    """Exchange email and password for a bearer token. Attempts are counted before the
+    password is checked, per client IP and per (account, client IP): over either limit, 429
+    ``auth.rate_limited`` with ``Retry-After``."""
     settings = runtime.settings
-    await ratelimit.check_signin_allowed(
-        runtime.counters, settings, email=body.email, ip=client_ip(request)
-    )
+    ip = client_ip(request)
+    await ratelimit.count_attempt(runtime.counters, settings, email=body.email, ip=ip)
     account = await auth_service.authenticate(
         session, email=body.email, password=body.password, passwords=runtime.passwords
     )
     if account is None:
-        await ratelimit.record_failure(runtime.counters, settings, email=body.email)
         raise Problem(401, "auth.invalid_credentials", "wrong email or password")
-    await ratelimit.record_success(runtime.counters, email=body.email)
+    await ratelimit.record_success(runtime.counters, email=body.email, ip=ip)
     now = runtime.clock.now()
     token, row = await auth_service.issue_token(
         session, account_id=account.id, now=now, ttl=timedelta(seconds=settings.token_ttl_seconds)
