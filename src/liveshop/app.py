@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liveshop import __version__, errors
 from liveshop.auth.api import router as auth_router
+from liveshop.auth.invalidation import AuthInvalidation
 from liveshop.auth.passwords import Passwords
 from liveshop.auth.token_cache import TokenCache
 from liveshop.auth.token_loader import TokenLoader
@@ -164,6 +165,9 @@ def create_app(
             clock=clock,
             settings=settings,
         )
+        token_cache = (
+            TokenCache(settings.auth_cache_seconds) if settings.auth_cache_seconds else None
+        )
         transport = webhook_transport(app) if webhook_transport else None
         http = httpx.AsyncClient(transport=transport, timeout=10.0)
         runtime = Runtime(
@@ -180,11 +184,11 @@ def create_app(
             payments=payments,
             rooms=rooms,
             redis=redis,
-            token_cache=(
-                TokenCache(settings.auth_cache_seconds) if settings.auth_cache_seconds else None
-            ),
+            token_cache=token_cache,
+            invalidation=AuthInvalidation(token_cache, redis),
             token_loader=TokenLoader(sessionmaker),
         )
+        await runtime.invalidation.start()
         runtime.extras["http"] = http
         gate: StockGate = RedisGate(redis) if redis is not None else MemoryGate()
         flash_sales = FlashSales(
@@ -241,6 +245,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await flash_sales.close()
+            await runtime.invalidation.close()
             await rooms.close()
             await broker.close()
             await runtime.payments.aclose()

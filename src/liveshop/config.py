@@ -33,11 +33,12 @@ class Settings(BaseSettings):
 
     # accounts
     token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
-    auth_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    auth_cache_seconds: float = Field(default=10.0, ge=0, le=300)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
-    signin_max_failures_per_account: int = Field(default=5, ge=1)
-    signin_account_window_seconds: int = Field(default=900, ge=1)
+    # sign-in attempts are counted before the password check (auth/ratelimit.py)
+    signin_max_attempts_per_account_ip: int = Field(default=5, ge=1)
+    signin_account_ip_window_seconds: int = Field(default=900, ge=1)
     signin_max_attempts_per_ip: int = Field(default=30, ge=1)
     signin_ip_window_seconds: int = Field(default=60, ge=1)
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from liveshop.auth import service as auth_service
+from liveshop.auth.invalidation import AuthInvalidation
 from liveshop.auth.passwords import Passwords
 from liveshop.auth.service import Principal
 from liveshop.auth.token_cache import TokenCache
@@ -43,6 +44,7 @@ class Runtime:
     token_loader: TokenLoader
     redis: Redis | None = None
     token_cache: TokenCache | None = None
+    invalidation: AuthInvalidation = field(default_factory=lambda: AuthInvalidation(None, None))
     extras: dict[str, Any] = field(default_factory=dict)
 
 

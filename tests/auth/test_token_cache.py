@@ -111,3 +111,16 @@ async def test_a_granted_role_takes_effect_at_once_on_this_node(
         headers=fan_headers,
     )
     assert created.status_code == 201, created.text
+
+
+def test_clearing_drops_everything() -> None:
+    cache = TokenCache(60, monotonic=Ticks())
+    later = NOW + timedelta(days=1)
+    cache.put("h1", _p("a", "t1"), token_expires_at=later)
+    cache.put("h2", _p("b", "t2"), token_expires_at=later)
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.get("h1", now=NOW) is None
+    cache.forget_account("a")  # nothing left to forget, and no stale index
+    cache.put("h1", _p("a", "t1"), token_expires_at=later)
+    assert cache.get("h1", now=NOW) is not None

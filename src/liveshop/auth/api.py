@@ -25,7 +25,7 @@ from liveshop.deps import (
     bearer_token,
     client_ip,
 )
-from liveshop.errors import Problem
+from liveshop.errors import Problem, conflict
 
 router = APIRouter(tags=["auth"])
 
@@ -53,22 +53,26 @@ async def sign_up(body: SignUp, session: SessionDep, runtime: RuntimeDep) -> Tok
     return TokenOut(token=token, expires_at=row.expires_at, account=out)
 
 
-@router.post("/auth/signin", response_model=TokenOut)
+@router.post(
+    "/auth/signin",
+    response_model=TokenOut,
+    responses={429: {"description": "auth.rate_limited"}},
+)
 async def sign_in(
     body: SignIn, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> TokenOut:
-    """Exchange email and password for a bearer token (rate-limited per account and IP)."""
+    """Exchange email and password for a bearer token. Attempts are counted before the
+    password is checked, per client IP and per (account, client IP): over either limit, 429
+    ``auth.rate_limited`` with ``Retry-After``."""
     settings = runtime.settings
-    await ratelimit.check_signin_allowed(
-        runtime.counters, settings, email=body.email, ip=client_ip(request)
-    )
+    ip = client_ip(request)
+    await ratelimit.count_attempt(runtime.counters, settings, email=body.email, ip=ip)
     account = await auth_service.authenticate(
         session, email=body.email, password=body.password, passwords=runtime.passwords
     )
     if account is None:
-        await ratelimit.record_failure(runtime.counters, settings, email=body.email)
         raise Problem(401, "auth.invalid_credentials", "wrong email or password")
-    await ratelimit.record_success(runtime.counters, email=body.email)
+    await ratelimit.record_success(runtime.counters, email=body.email, ip=ip)
     now = runtime.clock.now()
     token, row = await auth_service.issue_token(
         session, account_id=account.id, now=now, ttl=timedelta(seconds=settings.token_ttl_seconds)
@@ -86,8 +90,8 @@ async def sign_out(
     assert principal.token_id is not None
     await auth_service.revoke_token(session, token_id=principal.token_id, now=runtime.clock.now())
     await session.commit()
-    if runtime.token_cache is not None and (token := bearer_token(request)) is not None:
-        runtime.token_cache.forget_token(auth_service.hash_token(token))
+    if (token := bearer_token(request)) is not None:
+        await runtime.invalidation.token_revoked(auth_service.hash_token(token))
     return Response(status_code=204)
 
 
@@ -119,8 +123,7 @@ async def grant_role(
 ) -> AccountOut:
     await auth_service.grant_role(session, account_id=account_id, role=body.role)
     await session.commit()
-    if runtime.token_cache is not None:
-        runtime.token_cache.forget_account(account_id)
+    await runtime.invalidation.account_changed(account_id)
     account = await auth_service.get_or_raise(session, account_id=account_id)
     return await auth_service.to_out(session, account)
 
@@ -131,9 +134,37 @@ async def revoke_role(
 ) -> AccountOut:
     await auth_service.revoke_role(session, account_id=account_id, role=role)
     await session.commit()
-    if runtime.token_cache is not None:
-        runtime.token_cache.forget_account(account_id)
+    await runtime.invalidation.account_changed(account_id)
     account = await auth_service.get_or_raise(session, account_id=account_id)
+    return await auth_service.to_out(session, account)
+
+
+@router.post(
+    "/admin/accounts/{account_id}/deactivate",
+    response_model=AccountOut,
+    responses={409: {"description": "account.self_deactivation"}},
+)
+async def deactivate_account(
+    account_id: str, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> AccountOut:
+    """The account can no longer sign in and its tokens are refused (on every node: its
+    cached principals are dropped); its data stays. An admin cannot deactivate itself."""
+    if account_id == principal.account_id:
+        raise conflict("account.self_deactivation", "an admin cannot deactivate itself")
+    account = await auth_service.set_active(session, account_id=account_id, active=False)
+    await session.commit()
+    await runtime.invalidation.account_changed(account_id)
+    return await auth_service.to_out(session, account)
+
+
+@router.post("/admin/accounts/{account_id}/activate", response_model=AccountOut)
+async def activate_account(
+    account_id: str, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> AccountOut:
+    """Undo a deactivation: its unexpired, unrevoked tokens work again."""
+    account = await auth_service.set_active(session, account_id=account_id, active=True)
+    await session.commit()
+    await runtime.invalidation.account_changed(account_id)
     return await auth_service.to_out(session, account)
 
 

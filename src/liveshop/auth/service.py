@@ -130,6 +130,26 @@ async def revoke_role(session: AsyncSession, *, account_id: str, role: Role) -> 
     )
 
 
+async def set_active(session: AsyncSession, *, account_id: str, active: bool) -> Account:
+    """Deactivate (or reactivate) an account: while inactive its tokens are refused and it
+    cannot sign in."""
+    account = await get_or_raise(session, account_id=account_id)
+    if account.is_active != active:
+        account.is_active = active
+        await session.flush()
+    return account
+
+
+async def is_active_anchor(session: AsyncSession, *, account_id: str) -> bool:
+    """The account is active and holds the anchor role now (read from the database)."""
+    row = await session.execute(
+        select(Account.id)
+        .join(AccountRole, AccountRole.account_id == Account.id)
+        .where(Account.id == account_id, Account.is_active.is_(True), AccountRole.role == "anchor")
+    )
+    return row.first() is not None
+
+
 async def authenticate(
     session: AsyncSession, *, email: str, password: str, passwords: Passwords
 ) -> Account | None:
@@ -258,9 +278,13 @@ async def anchors_of_operator(session: AsyncSession, *, operator_id: str) -> lis
 async def can_act_for_anchor(
     session: AsyncSession, *, principal: Principal, anchor_id: str
 ) -> bool:
-    """The anchor itself, an operator assigned to it, or an admin."""
-    if principal.is_admin or principal.account_id == anchor_id:
+    """The anchor itself (while it holds the anchor role), an operator assigned to it, or an
+    admin. The principal's roles are those read for this request: a revoked anchor is
+    refused on its own sessions from its next request on."""
+    if principal.is_admin:
         return True
+    if principal.account_id == anchor_id:
+        return principal.has("anchor")
     if not principal.has("operator"):
         return False
     return anchor_id in await anchors_of_operator(session, operator_id=principal.account_id)

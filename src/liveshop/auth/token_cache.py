@@ -3,11 +3,12 @@
 Every authenticated request would otherwise read the token, the account and its roles from
 the database. Under a flash sale that read is most of a request's cost (and on SQLite each
 read transaction takes the database lock). The cache keeps a principal for
-``LIVESHOP_AUTH_CACHE_SECONDS`` (default 30; 0 turns it off):
+``LIVESHOP_AUTH_CACHE_SECONDS`` (default 10; 0 turns it off):
 
-- on this node, signing out, and granting or revoking a role, take effect at once (the
-  entries are dropped);
-- on another node they take effect within the cache's lifetime at most;
+- on this node, signing out, granting or revoking a role, and deactivating an account take
+  effect at once (the entries are dropped, see ``auth/invalidation.py``);
+- on other nodes they take effect as soon as the Redis pub/sub message arrives, and within
+  the cache's lifetime at most when it is lost;
 - a token's own expiry is still checked on every request against the injected clock.
 
 The lifetime is measured on the monotonic clock: it bounds staleness, it is not business time.
@@ -84,6 +85,11 @@ class TokenCache:
                 del self._by_account[entry.principal.account_id]
 
     def forget_account(self, account_id: str) -> None:
-        """Drop every entry of an account (its roles changed)."""
+        """Drop every entry of an account (its roles or its active flag changed)."""
         for token_hash in list(self._by_account.get(account_id, ())):
             self.forget_token(token_hash)
+
+    def clear(self) -> None:
+        """Drop everything (this node may have missed invalidations)."""
+        self._entries.clear()
+        self._by_account.clear()

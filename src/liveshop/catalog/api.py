@@ -120,8 +120,7 @@ async def add_member(
         session, merchant_id=merchant_id, account_id=body.account_id, role=body.role
     )
     await session.commit()
-    if runtime.token_cache is not None:  # the merchant role is new: drop its cached principal
-        runtime.token_cache.forget_account(body.account_id)
+    await runtime.invalidation.account_changed(body.account_id)  # the merchant role is new
 
 
 @router.post("/admin/categories", status_code=201, response_model=CategoryOut)

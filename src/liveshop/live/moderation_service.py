@@ -78,10 +78,11 @@ async def can_moderate(
     anchor_id: str,
     session_id: str | None = None,
 ) -> bool:
-    """An admin, the anchor, an operator assigned to it, or an operator of that session."""
+    """An admin, the anchor, an operator assigned to it, or an operator of that session (who
+    still holds the operator role)."""
     if await auth_service.can_act_for_anchor(session, principal=principal, anchor_id=anchor_id):
         return True
-    if session_id is None:
+    if session_id is None or not principal.has("operator"):
         return False
     row = await session.get(SessionOperator, (session_id, principal.account_id))
     return row is not None

@@ -179,11 +179,17 @@ def update_session(live: LiveSession, *, data: SessionUpdate, now: datetime) -> 
 
 
 async def start_session(session: AsyncSession, *, live: LiveSession, now: datetime) -> None:
+    """scheduled -> live, while the session's anchor is an active account with the anchor
+    role now (whoever starts it: the anchor, an operator, an admin, an encoder)."""
     if live.status != "scheduled":
         raise conflict(
             "live.bad_transition",
             f"a {live.status} session cannot go live",
             session_status=live.status,
+        )
+    if not await auth_service.is_active_anchor(session, account_id=live.anchor_id):
+        raise forbidden(
+            "the session's anchor is no longer an active anchor", "live.anchor_not_active"
         )
     live.status = "live"
     live.started_at = now

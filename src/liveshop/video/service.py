@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from liveshop.auth import service as auth_service
 from liveshop.config import Settings
 from liveshop.errors import Problem
 from liveshop.live import service as live_service
@@ -131,6 +132,9 @@ async def publish(
         raise HookRefused("video.unknown_key", "this stream key is not valid")
     if live.status == "ended":
         raise HookRefused("video.session_ended", "the session has ended")
+    if not await auth_service.is_active_anchor(session, account_id=live.anchor_id):
+        # the key works only while its session's anchor is an active account and an anchor now
+        raise HookRefused("video.anchor_not_active", "the session's anchor may not go live")
     if stream.status == "online":
         if stream.client_id == client_id:  # nginx repeating itself
             return PublishOutcome(live, stream, went_live=False, changed=False)
