@@ -34,6 +34,7 @@ from liveshop.deals.api import router as deals_router
 from liveshop.deps import Runtime
 from liveshop.fans.api import router as fans_router
 from liveshop.ids import new_id
+from liveshop.inputs import TextGuard
 from liveshop.inventory.api import router as inventory_router
 from liveshop.live.api import router as live_router
 from liveshop.live.eventlog import EventLogWriter
@@ -262,9 +263,10 @@ def create_app(
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(TextGuard)  # inside the request context: logged, counted
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.flash_lane = RequestContextMiddleware(
-        FlashBuyFastLane(partial(FastAPI.__call__, app)), metrics=metrics
+        TextGuard(FlashBuyFastLane(partial(FastAPI.__call__, app))), metrics=metrics
     )
 
     @app.get("/healthz", tags=["ops"])

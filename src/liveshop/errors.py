@@ -132,7 +132,12 @@ def install(app: FastAPI) -> None:
                 }
             )
         names = ", ".join(e["field"] for e in errors) or "request"
-        problem = Problem(422, "request.invalid", f"invalid input: {names}", errors=errors)
+        # A field with a stable code of its own (liveshop.inputs.Bounded) fails with that code
+        # as its error type (dotted, unlike pydantic's own types); one such code names the
+        # problem, anything else is request.invalid.
+        types = {e["type"] for e in errors}
+        code = types.pop() if len(types) == 1 and "." in next(iter(types)) else "request.invalid"
+        problem = Problem(422, code, f"invalid input: {names}", errors=errors)
         return problem_response(problem, request)
 
     @app.exception_handler(StarletteHTTPException)

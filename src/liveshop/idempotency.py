@@ -46,6 +46,11 @@ class IdempotencyRecord(Base):
 MAX_KEY_LENGTH = 255
 
 
+def key_ok(key: str) -> bool:
+    """At most :data:`MAX_KEY_LENGTH` printable ASCII characters (no controls, no NUL)."""
+    return len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable()
+
+
 async def require_key(
     idempotency_key: Annotated[
         str | None,
@@ -62,11 +67,11 @@ async def require_key(
             "this command needs an Idempotency-Key header",
         )
     key = idempotency_key.strip()
-    if len(key) > MAX_KEY_LENGTH:
+    if not key_ok(key):
         raise Problem(
             400,
             "idempotency.key_invalid",
-            f"Idempotency-Key is at most {MAX_KEY_LENGTH} characters",
+            f"Idempotency-Key is at most {MAX_KEY_LENGTH} printable ASCII characters",
         )
     return key
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import orjson
+import pytest
 
 from liveshop.payments.sandbox import SIGNATURE_HEADER, sign
 from tests.factories import make_shop
@@ -93,6 +94,54 @@ async def test_webhook_with_a_bad_signature_is_refused_and_changes_nothing(
     assert (await client.get(f"/orders/{order['id']}", headers=fan.headers)).json()[
         "status"
     ] == "pending_payment"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=²,v1={mac}",  # a superscript two is a "digit" to str.isdigit, not to int()
+        "t=١٧٠٠٠٠٠٠٠٠,v1={mac}",  # Arabic-Indic digits
+        "t={t},v1=²{mac}",  # compare_digest refuses non-ASCII strings (a TypeError)
+        "t={t},v1=é",
+        "t={t},v1={mac}é",
+        "t=99999999999999999999999999,v1={mac}",
+        "t=-{t},v1={mac}",
+        "t= {t} ,v1",
+        "t={t}",
+        "v1={mac}",
+        "t=,v1=",
+        "garbage",
+        ",,,",
+        "t={t},v1={mac}\x01",
+    ],
+)
+async def test_a_malformed_signature_header_is_400_not_500(
+    client, runtime, make_account, header: str
+):
+    fan = await make_account("fan")
+    shop = await make_shop(runtime)
+    order = await place_order(client, fan, shop.sku_ids[0])
+    intent = (await start_payment(client, fan, order["id"]))["pay_url"].rsplit("/", 1)[1]
+    body = event_body(intent, order["total_minor"])
+    ts = int(runtime.clock.now().timestamp())
+    mac = sign(runtime.settings.webhook_secret, body, ts).partition("v1=")[2]
+    value = header.format(t=ts, mac=mac)
+    # HTTP headers are bytes; the server reads them as Latin-1 (b"\xb2" is "²"), so each
+    # header goes as Latin-1 where it can and as UTF-8
+    for encoding in ("latin-1", "utf-8"):
+        try:
+            raw = value.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        r = await client.post(
+            "/payments/webhooks/sandbox",
+            content=body,
+            headers={SIGNATURE_HEADER: raw, "content-type": "application/json"},
+        )
+        assert r.status_code == 400, (encoding, r.text)
+        assert r.json()["code"] == "webhook.invalid_signature"
+    got = await client.get(f"/orders/{order['id']}", headers=fan.headers)
+    assert got.json()["status"] == "pending_payment"
 
 
 async def test_tampered_body_fails_the_signature(client, runtime, make_account):

@@ -24,10 +24,11 @@ from liveshop.catalog.schemas import (
     SkuUpdate,
 )
 from liveshop.deps import AdminPrincipal, CurrentPrincipal, RuntimeDep, SessionDep
+from liveshop.inputs import Money
 
 router = APIRouter(tags=["catalog"])
 Limit = Annotated[int, Query(ge=1, le=100)]
-Price = Annotated[int | None, Query(ge=0)]
+Price = Annotated[Money | None, Query()]
 # A cursor is the last id of the previous page (ids sort by creation time).
 Cursor = Annotated[str | None, Query(pattern="^[0-9a-hjkmnp-tv-z]{26}$")]
 

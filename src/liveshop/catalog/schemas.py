@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictInt, field_validator
 
 Gender = Literal["female", "male", "any"]
 MAX_PRICE = 10**11
+CityTier = Annotated[int, Interval(ge=1, le=5)]
 
 
 class MerchantIn(BaseModel):
@@ -59,7 +61,7 @@ class Audience(BaseModel):
 
     gender: Gender = "any"
     age_bands: list[str] = Field(default_factory=list, max_length=10)
-    city_tiers: list[int] = Field(default_factory=list, max_length=5)
+    city_tiers: list[CityTier] = Field(default_factory=list, max_length=5)
     interest_tags: list[str] = Field(default_factory=list, max_length=20)
 
     @field_validator("age_bands")

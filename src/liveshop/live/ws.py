@@ -34,6 +34,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from liveshop.auth.service import Principal
 from liveshop.deps import Runtime, principal_for
 from liveshop.ids import new_id
+from liveshop.inputs import control_character
 from liveshop.live.rooms import LiveRooms
 from liveshop.realtime.flood import MessageBudget
 from liveshop.realtime.hub import CLOSE_TOO_SLOW, Connection, counters_event
@@ -370,6 +371,8 @@ async def _chat(
         return error_event("chat.sign_in_required", "sign in to chat")
     if not isinstance(text, str):
         return error_event("chat.bad_text", "text must be a string")
+    if control_character(text) is not None:
+        return error_event("chat.bad_text", "text may not hold control characters")
     state, _ = await rooms.state(session_id)
     if state is None or state["session"]["status"] != "live":
         return error_event("chat.not_live", "the session is not live")

@@ -5,7 +5,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
+from liveshop.inputs import MAX_MONEY_MINOR, Bounded
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=26)]
+WalletMinor = Annotated[StrictInt, Bounded(0, MAX_MONEY_MINOR, code="wallet.bad_amount")]
+"""Store credit to apply to an order (minor units); negative is ``wallet.bad_amount``."""
 OrderStatus = Literal[
     "pending_payment", "paid", "shipped", "delivered", "completed", "cancelled", "expired"
 ]
@@ -51,7 +55,7 @@ class OrderIn(BaseModel):
     shipping_address: AddressIn
     live_session_id: str | None = Field(default=None, min_length=1, max_length=26)
     coupon_ids: list[Id] = Field(default_factory=list, max_length=5)
-    wallet_minor: StrictInt = Field(
+    wallet_minor: WalletMinor = Field(
         default=0, description="Store credit to pay from your wallet (minor units)."
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -44,14 +45,20 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is True
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")  # a hex HMAC-SHA256 (compare_digest takes only ASCII)
+
+
 def _parse_signature(header: str) -> tuple[int, list[str]]:
+    """``t=<unix seconds>,v1=<hex>[,v1=<hex>...]``; anything else is 400
+    ``webhook.invalid_signature``."""
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and _TIMESTAMP.fullmatch(value):
             timestamp = int(value)
-        elif name == "v1" and value:
+        elif name == "v1" and _SIGNATURE.fullmatch(value):
             signatures.append(value)
     if timestamp is None or not signatures:
         raise Problem(400, "webhook.invalid_signature", "malformed signature header")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
+
+from liveshop.inputs import PositiveMoney
 
 
 class PaymentIn(BaseModel):
@@ -29,7 +31,7 @@ class PaymentOut(BaseModel):
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_minor: StrictInt = Field(gt=0)
+    amount_minor: PositiveMoney
     reason: str = Field(default="", max_length=200)
 
 

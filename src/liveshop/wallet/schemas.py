@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from liveshop.inputs import Bounded
+
+MAX_TOP_UP_MINOR = 100_000_000
+"""The largest single top-up (1,000,000.00 in a two-decimal currency)."""
 
 EntryKind = Literal[
     "top_up",
@@ -48,7 +53,7 @@ class TopUpIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount_minor: StrictInt
+    amount_minor: Annotated[StrictInt, Bounded(1, MAX_TOP_UP_MINOR, code="wallet.bad_amount")]
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
 
 

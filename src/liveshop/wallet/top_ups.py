@@ -24,9 +24,8 @@ from liveshop.errors import invalid, not_found
 from liveshop.payments.provider import PaymentProvider, ProviderEvent, check_event_amount
 from liveshop.wallet import service as wallet
 from liveshop.wallet.models import WalletTopUp
+from liveshop.wallet.schemas import MAX_TOP_UP_MINOR
 
-MAX_TOP_UP_MINOR = 100_000_000
-"""The largest single top-up (1,000,000.00 in a two-decimal currency)."""
 REFERENCE_PREFIX = "top_up:"
 
 

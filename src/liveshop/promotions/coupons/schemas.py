@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from liveshop.orders.schemas import Id, OrderLineIn, StoreCreditQuoteOut
+from liveshop.inputs import Bounded
+from liveshop.orders.schemas import Id, OrderLineIn, StoreCreditQuoteOut, WalletMinor
 from liveshop.promotions.coupons.events import CouponDropView, CouponTerms, DropEndReason
 
 MAX_COUPONS_PER_ORDER = 5
 MAX_BUDGET_MINOR = 10_000_000_000
 ID = Field(min_length=1, max_length=26)
+MAX_AMOUNT_MINOR = 1_000_000_000
+MAX_QUOTA = 1_000_000
+MAX_PER_USER_LIMIT = 100
+MAX_VALIDITY = timedelta(days=366)
+
+AmountOff = Annotated[StrictInt, Bounded(0, MAX_AMOUNT_MINOR, code="coupon.bad_amount")]
+PercentOff = Annotated[StrictInt, Bounded(0, 100, code="coupon.bad_percent")]
+Cap = Annotated[StrictInt, Bounded(1, MAX_AMOUNT_MINOR, code="coupon.bad_cap")]
+MinSpend = Annotated[StrictInt, Bounded(0, MAX_AMOUNT_MINOR, code="coupon.bad_min_spend")]
+Quota = Annotated[StrictInt, Bounded(1, MAX_QUOTA, code="coupon.bad_quota")]
+PerUserLimit = Annotated[StrictInt, Bounded(1, MAX_PER_USER_LIMIT, code="coupon.bad_limit")]
 
 
 class _In(BaseModel):
@@ -29,10 +41,10 @@ class TemplateIn(_In):
 
     title: str = Field(min_length=1, max_length=120)
     kind: Literal["fixed", "percent"]
-    amount_off_minor: StrictInt = 0
-    percent_off: StrictInt = 0
-    cap_minor: StrictInt | None = None
-    min_spend_minor: StrictInt = 0
+    amount_off_minor: AmountOff = 0
+    percent_off: PercentOff = 0
+    cap_minor: Cap | None = None
+    min_spend_minor: MinSpend = 0
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
     scope: Literal["order", "merchant", "skus"] | None = None
     scope_merchant_id: str | None = Field(default=None, min_length=1, max_length=26)
@@ -40,8 +52,8 @@ class TemplateIn(_In):
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime
     live_session_only: StrictBool = False
-    quota: StrictInt
-    per_user_limit: StrictInt = 1
+    quota: Quota
+    per_user_limit: PerUserLimit = 1
     eligibility: Literal["everyone", "followers"] = "everyone"
     stackable: StrictBool = False
     merchant_id: str | None = Field(default=None, min_length=1, max_length=26)
@@ -89,7 +101,7 @@ class TemplateList(BaseModel):
 
 class DropIn(_In):
     template_id: str = ID
-    quota: StrictInt
+    quota: Quota
     duration_seconds: StrictInt = Field(default=600, ge=10, le=86_400)
 
 
@@ -128,7 +140,7 @@ class QuoteIn(_In):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
     live_session_id: str | None = Field(default=None, min_length=1, max_length=26)
     coupon_ids: list[Id] = Field(default_factory=list, max_length=MAX_COUPONS_PER_ORDER)
-    wallet_minor: StrictInt = Field(
+    wallet_minor: WalletMinor = Field(
         default=0, description="Store credit you mean to pay, checked as checkout checks it."
     )
 

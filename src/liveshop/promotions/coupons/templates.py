@@ -7,7 +7,7 @@ The terms are ``coupon_math.Coupon``'s (it raises ``coupon.bad_kind``, ``bad_amo
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,12 +21,13 @@ from liveshop.promotions.coupons import discounts as coupon_math
 from liveshop.promotions.coupons import funding as funding_service
 from liveshop.promotions.coupons.funding import Funding
 from liveshop.promotions.coupons.models import CouponTemplate
-from liveshop.promotions.coupons.schemas import TemplateIn
-
-MAX_AMOUNT_MINOR = 1_000_000_000
-MAX_QUOTA = 1_000_000
-MAX_PER_USER_LIMIT = 100
-MAX_VALIDITY = timedelta(days=366)
+from liveshop.promotions.coupons.schemas import (
+    MAX_AMOUNT_MINOR,
+    MAX_PER_USER_LIMIT,
+    MAX_QUOTA,
+    MAX_VALIDITY,
+    TemplateIn,
+)
 
 
 async def merchant_sells_in(session: AsyncSession, *, merchant_id: str, session_id: str) -> bool:

@@ -39,7 +39,14 @@ from liveshop.live.models import LiveSession
 from liveshop.promotions.envelopes import funding
 from liveshop.promotions.envelopes.gate import EnvelopeGate, GrabDecision, Held
 from liveshop.promotions.envelopes.models import RedEnvelope, RedEnvelopeGrab
-from liveshop.promotions.envelopes.schemas import EnvelopeIn, EnvelopeState
+from liveshop.promotions.envelopes.schemas import (
+    MAX_DELAY_SECONDS,
+    MAX_EXPIRES_IN_SECONDS,
+    MAX_POT_MINOR,
+    MIN_EXPIRES_IN_SECONDS,
+    EnvelopeIn,
+    EnvelopeState,
+)
 from liveshop.promotions.envelopes.split import (
     SYSTEM_RANDOM,
     EnvelopeError,
@@ -48,12 +55,6 @@ from liveshop.promotions.envelopes.split import (
     validate_pot,
 )
 from liveshop.wallet import service as wallet
-
-MAX_POT_MINOR = 1_000_000_000
-MAX_DELAY_SECONDS = 300
-MIN_EXPIRES_IN_SECONDS = 60
-MAX_EXPIRES_IN_SECONDS = 24 * 3600
-
 
 # -- funding ---------------------------------------------------------------------------------
 

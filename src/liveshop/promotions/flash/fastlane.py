@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from liveshop.auth import service as auth_service
 from liveshop.deps import principal_for
 from liveshop.errors import Problem, ProblemResponse
-from liveshop.idempotency import MAX_KEY_LENGTH
+from liveshop.idempotency import key_ok
 from liveshop.promotions.flash.schemas import BuyIn
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class FlashBuyFastLane:
         if (
             not token
             or not key
-            or len(key) > MAX_KEY_LENGTH
+            or not key_ok(key)
             or not json_body
             or sales is None
             or cache is None
