@@ -9,6 +9,12 @@ the in-process and Redis gates where a gate decides), each with exact expected c
 - stock and wallet: 20 first receipts of 5 → on hand 100; 20 adjustments of −1 on 10 → 10 +
   10×409; 20 checkouts spending 100 of a 1,000 wallet → 10 + 10×409; 20 same-key checkouts →
   one order.
-- promotions: coupon claims over the quota, one coupon in many checkouts, red-envelope grabs,
-  flash buys over the cap and over the per-buyer limit (``test_promotions.py``).
+- promotions (raced in their own packages, on both databases and, where a gate decides, on
+  the in-process and Redis gates): 60 claimers of a coupon quota of 25 → 25 + 35×409
+  ``coupon.sold_out`` and a per-user limit of 2 under 6 racing claims → 2 + 4×409
+  (tests/promotions/coupons/test_coupons.py); 20 orders against a wallet budget of 5 coupons →
+  5 + 15×409 ``coupon.budget_exhausted`` (coupons/test_funding.py); 200 grabbers of 50 shares
+  → 50, sum 5,000 (envelopes/test_red_envelopes.py); 60 buyers of 7 flash units → 7
+  (flash/test_sales.py); 20 flash sales against a deal's stock share of 7 → 7 + 13×409 and 20
+  raffles against 5 prize units → 5 + 15×409 (tests/deals).
 """
