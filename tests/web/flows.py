@@ -55,7 +55,7 @@ async def fill_address(scope: Any, *, phone: str = "13800000000") -> None:
 
 async def approve_payment(page: Any, session_id: str) -> None:
     """On the sandbox pay page: approve, then back in the room the order shows paid."""
-    await page.wait_for_selector("text=Approve payment", timeout=10_000)
+    await page.wait_for_selector("text=Approve payment", timeout=30_000)
     await page.click("text=Approve payment")
     await page.wait_for_url(f"**/live/{session_id}?order=*", timeout=10_000)
     await page.wait_for_selector("#order-status[data-status='paid']", timeout=15_000)

@@ -95,7 +95,7 @@ async def test_the_viewer_room_and_the_console_pass_the_audit(
     await page.fill("#ship-line1", "88 Huaihai Rd")
     await page.fill("#ship-city", "Hangzhou")
     await page.press("#ship-city", "Enter")
-    await page.wait_for_selector("text=Approve payment", timeout=10_000)
+    await page.wait_for_selector("text=Approve payment", timeout=30_000)
     found["sandbox pay page"] = await violations(page, axe)
     console = await open_page(
         browser,
