@@ -103,3 +103,115 @@ async def test_concurrent_cancels_of_a_paid_order_cancel_and_refund_once(
         "refund_rows": 1000,
         "provider_refund_rows": 1000,
     }
+
+
+async def test_fifty_concurrent_refunds_of_a_card_and_store_credit_order_return_each_once(
+    client: Any, runtime: Any, make_account: Any
+) -> None:
+    from liveshop.wallet import service as wallet
+    from liveshop.wallet import top_ups
+    from tests.factories import make_shop, order_body
+    from tests.payments.helpers import pay
+
+    merchant, fan = await make_account("merchant"), await make_account("fan")
+    shop = await make_shop(runtime, owner_id=merchant.id, prices=(1000,))
+    async with runtime.sessionmaker() as s:
+        await top_ups.grant(
+            s,
+            account_id=fan.id,
+            amount_minor=400,
+            currency="CNY",
+            source="t",
+            now=runtime.clock.now(),
+        )
+        await s.commit()
+    placed = await client.post(
+        "/orders",
+        json={**order_body(shop.sku_ids[0]), "wallet_minor": 400},
+        headers={**fan.headers, **key()},
+    )
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    assert (await pay(client, runtime, fan, order_id))["status"] == "paid"
+    responses = await at_once(
+        client.post(
+            f"/merchant/orders/{order_id}/refunds",
+            json={"amount_minor": 30, "reason": "goodwill"},
+            headers={**merchant.headers, **key()},
+        )
+        for _ in range(50)
+    )
+    assert outcomes(responses) == {"201": 33, "409 refund.exceeds_captured": 17}
+    card = sum(r.json()["card_minor"] for r in responses if r.status_code == 201)
+    credit = sum(r.json()["wallet_minor"] for r in responses if r.status_code == 201)
+    assert (card, credit) == (600, 390)
+    books = await _books(runtime, order_id)
+    assert books["order"] == books["refund_rows"] == 990
+    assert books["payment"] == books["provider"] == books["provider_refund_rows"] == 600
+    async with runtime.sessionmaker() as s:
+        order = await s.get(Order, order_id)
+        assert order is not None and order.wallet_refunded_minor == 390
+        assert await wallet.verify(s) == []
+        assert await wallet.balance(s, account_id=fan.id, currency="CNY") == 390
+
+
+async def test_store_credit_returns_are_guarded_even_without_the_order_lock(
+    client: Any, runtime: Any, make_account: Any
+) -> None:
+    """Two transactions that each read the order unlocked and return 300 of its 400 of store
+    credit: the counter's guarded update lets exactly one through (read-modify-write let both)."""
+    import asyncio
+
+    if runtime.settings.is_sqlite:
+        pytest.skip(
+            "SQLite takes its write lock at BEGIN: two transactions cannot both read before "
+            "either writes, so this interleaving exists only on PostgreSQL"
+        )
+    from liveshop.errors import Problem
+    from liveshop.orders import store_credit
+    from liveshop.wallet import service as wallet
+    from liveshop.wallet import top_ups
+    from tests.factories import make_shop, order_body
+
+    fan = await make_account("fan")
+    shop = await make_shop(runtime, prices=(400,))
+    async with runtime.sessionmaker() as s:
+        await top_ups.grant(
+            s,
+            account_id=fan.id,
+            amount_minor=400,
+            currency="CNY",
+            source="t",
+            now=runtime.clock.now(),
+        )
+        await s.commit()
+    placed = await client.post(
+        "/orders",
+        json={**order_body(shop.sku_ids[0]), "wallet_minor": 400},
+        headers={**fan.headers, **key()},
+    )
+    assert placed.json()["status"] == "paid"  # nothing left to pay
+    order_id = placed.json()["id"]
+    both_read = asyncio.Barrier(2)
+
+    async def give_back(ref: str) -> str:
+        async with runtime.sessionmaker() as s:
+            order = await s.get(Order, order_id)
+            assert order is not None and store_credit.refundable(order) == 400
+            await both_read.wait()
+            try:
+                await store_credit.refund(
+                    s, order=order, amount_minor=300, refund_id=ref, now=runtime.clock.now()
+                )
+                await s.commit()
+                return "ok"
+            except Problem as exc:
+                await s.rollback()
+                return exc.code
+
+    results = sorted(await asyncio.gather(give_back("r1"), give_back("r2")))
+    assert results == ["ok", "refund.exceeds_captured"]
+    async with runtime.sessionmaker() as s:
+        order = await s.get(Order, order_id)
+        assert order is not None and order.wallet_refunded_minor == 300
+        assert await wallet.balance(s, account_id=fan.id, currency="CNY") == 300

@@ -174,6 +174,19 @@ async def _guarded_update(session: AsyncSession, statement: object) -> bool:
     return bool(result.rowcount == 1)
 
 
+async def _add_on_hand(session: AsyncSession, *, stock_id: str, quantity: int) -> None:
+    """Units onto the shelf: one guarded update, never past :data:`MAX_ON_HAND`."""
+    if not await _guarded_update(
+        session,
+        update(Stock)
+        .where(Stock.id == stock_id, Stock.on_hand <= MAX_ON_HAND - quantity)
+        .values(on_hand=Stock.on_hand + quantity),
+    ):
+        raise conflict(
+            "stock.too_many", f"a warehouse holds at most {MAX_ON_HAND} units of one SKU"
+        )
+
+
 async def receive(
     session: AsyncSession,
     *,
@@ -189,15 +202,7 @@ async def receive(
         raise invalid("stock.invalid_quantity", "a receipt needs a positive quantity", "quantity")
     stock_id = await _stock_id(session, sku_id=sku_id, warehouse_id=warehouse_id, create=True)
     assert stock_id is not None
-    if not await _guarded_update(
-        session,
-        update(Stock)
-        .where(Stock.id == stock_id, Stock.on_hand <= MAX_ON_HAND - quantity)
-        .values(on_hand=Stock.on_hand + quantity),
-    ):
-        raise conflict(
-            "stock.too_many", f"a warehouse holds at most {MAX_ON_HAND} units of one SKU"
-        )
+    await _add_on_hand(session, stock_id=stock_id, quantity=quantity)
     movement = _movement(
         stock_id=stock_id,
         sku_id=sku_id,
@@ -669,15 +674,7 @@ async def restock_return(
     """Returned goods go back on the shelf."""
     stock_id = await _stock_id(session, sku_id=sku_id, warehouse_id=warehouse_id, create=True)
     assert stock_id is not None
-    if not await _guarded_update(
-        session,
-        update(Stock)
-        .where(Stock.id == stock_id, Stock.on_hand <= MAX_ON_HAND - quantity)
-        .values(on_hand=Stock.on_hand + quantity),
-    ):
-        raise conflict(
-            "stock.too_many", f"a warehouse holds at most {MAX_ON_HAND} units of one SKU"
-        )
+    await _add_on_hand(session, stock_id=stock_id, quantity=quantity)
     movement = _movement(
         stock_id=stock_id,
         sku_id=sku_id,

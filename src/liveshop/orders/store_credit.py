@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from liveshop.errors import invalid
+from liveshop.errors import conflict, invalid
 from liveshop.orders.models import Order
 from liveshop.wallet import service as wallet
 
@@ -87,6 +89,7 @@ async def release(session: AsyncSession, *, order: Order, now: datetime) -> int:
     left = order.wallet_minor - order.wallet_refunded_minor
     if left <= 0:
         return 0
+    await _count_returned(session, order=order, amount_minor=left)
     await wallet.credit(
         session,
         account_id=order.buyer_id,
@@ -96,8 +99,6 @@ async def release(session: AsyncSession, *, order: Order, now: datetime) -> int:
         ref=order.id,
         now=now,
     )
-    order.wallet_refunded_minor += left
-    await session.flush()
     return left
 
 
@@ -114,6 +115,7 @@ async def refund(
     """Return ``amount_minor`` of a paid order's store credit to the buyer's wallet."""
     if not 0 < amount_minor <= refundable(order):
         raise ValueError(f"{amount_minor} is more store credit than order {order.id} holds")
+    await _count_returned(session, order=order, amount_minor=amount_minor)
     await wallet.credit(
         session,
         account_id=order.buyer_id,
@@ -123,5 +125,23 @@ async def refund(
         ref=refund_id,
         now=now,
     )
-    order.wallet_refunded_minor += amount_minor
-    await session.flush()
+
+
+async def _count_returned(session: AsyncSession, *, order: Order, amount_minor: int) -> None:
+    """Count credit going back on the order: one guarded update, never more than it spent
+    (callers hold the order's lock too; this holds without it)."""
+    returned = await session.scalar(
+        update(Order)
+        .where(
+            Order.id == order.id,
+            Order.wallet_refunded_minor + amount_minor <= Order.wallet_minor,
+        )
+        .values(wallet_refunded_minor=Order.wallet_refunded_minor + amount_minor)
+        .returning(Order.wallet_refunded_minor)
+        .execution_options(synchronize_session=False)
+    )
+    if returned is None:
+        raise conflict(
+            "refund.exceeds_captured", "more store credit would go back than the order spent"
+        )
+    set_committed_value(order, "wallet_refunded_minor", returned)

@@ -9,7 +9,8 @@ did not land.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -57,16 +58,7 @@ async def end_due(runtime: Runtime) -> list[str]:
     async with runtime.sessionmaker() as session:
         due = await coupons.due_drops(session, now=now)
         await session.rollback()
-    ended: list[str] = []
-    for drop_id in due:
-        async with runtime.sessionmaker() as session:
-            if await coupons.end_drop(session, drop_id=drop_id, now=now) is None:
-                await session.rollback()
-                continue
-            await session.commit()
-        await publish_ended(runtime, drop_id)
-        ended.append(drop_id)
-    return ended
+    return await _end_drops(runtime, due, now=now)
 
 
 async def end_due_budgets(runtime: Runtime) -> list[str]:
@@ -94,10 +86,18 @@ async def end_template(runtime: Runtime, template_id: str) -> None:
     now = runtime.clock.now()
     async with runtime.sessionmaker() as session:
         drops = await coupons.active_drop_ids(session, template_id=template_id)
-    for drop_id in drops:
+    await _end_drops(runtime, drops, now=now)
+
+
+async def _end_drops(runtime: Runtime, drop_ids: Iterable[str], *, now: datetime) -> list[str]:
+    """End each drop in its own transaction and tell its room; returns the ones this ended."""
+    ended: list[str] = []
+    for drop_id in drop_ids:
         async with runtime.sessionmaker() as session:
             if await coupons.end_drop(session, drop_id=drop_id, now=now) is None:
                 await session.rollback()
                 continue
             await session.commit()
         await publish_ended(runtime, drop_id)
+        ended.append(drop_id)
+    return ended
