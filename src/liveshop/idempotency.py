@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Header
+from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import JSON, Integer, String, UniqueConstraint, select
@@ -74,6 +74,10 @@ async def require_key(
             f"Idempotency-Key is at most {MAX_KEY_LENGTH} printable ASCII characters",
         )
     return key
+
+
+IdempotencyKey = Annotated[str, Depends(require_key)]
+"""The route parameter of every money or stock command: ``key: idempotency.IdempotencyKey``."""
 
 
 def fingerprint(operation: str, payload: Any) -> str:

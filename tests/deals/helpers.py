@@ -7,6 +7,7 @@ from typing import Any
 
 from liveshop.deps import Runtime
 from tests.conftest import Actor
+from tests.factories import idempotency_key as _key
 
 
 async def publish(
@@ -21,14 +22,18 @@ async def publish(
         "valid_until": (runtime.clock.now() + timedelta(days=7)).isoformat(),
         **terms,
     }
-    response = await client.post("/merchant/deal-offers", json=body, headers=merchant.headers)
+    response = await client.post(
+        "/merchant/deal-offers", json=body, headers={**merchant.headers, **_key()}
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
 async def accept(client: Any, anchor: Actor, offer_id: str, **body: Any) -> Any:
     return await client.post(
-        f"/anchor/deal-offers/{offer_id}/accept", json=body or None, headers=anchor.headers
+        f"/anchor/deal-offers/{offer_id}/accept",
+        json=body or None,
+        headers={**anchor.headers, **_key()},
     )
 
 

@@ -19,6 +19,7 @@ from liveshop.deals.models import Deal, DealUse
 from liveshop.deps import Runtime
 from tests.conftest import Actor
 from tests.deals.helpers import deal_with
+from tests.factories import idempotency_key as _key
 from tests.factories import make_shop, order_body
 from tests.factories import problem_code as _code
 
@@ -276,11 +277,14 @@ async def test_concurrent_accepts_make_one_active_deal_per_product(
                 "floor_price_minor": 100 + n,
                 "valid_until": (runtime.clock.now().replace(year=2027)).isoformat(),
             },
-            headers=owner.headers,
+            headers={**owner.headers, **_key()},
         )
         offers.append(offer.json()["id"])
     responses = await asyncio.gather(
-        *(client.post(f"/anchor/deal-offers/{o}/accept", headers=anchor.headers) for o in offers)
+        *(
+            client.post(f"/anchor/deal-offers/{o}/accept", headers={**anchor.headers, **_key()})
+            for o in offers
+        )
     )
     assert Counter(r.status_code for r in responses) == {201: 1, 409: 9}
     assert {_code(r) for r in responses if r.status_code == 409} == {"deal.already_active"}

@@ -12,6 +12,7 @@ import pytest
 from liveshop.clock import FrozenClock
 from liveshop.deps import Runtime
 from tests.deals.helpers import accept, deal_with, publish
+from tests.factories import idempotency_key as _key
 from tests.factories import make_shop
 from tests.factories import problem_code as _code
 
@@ -84,7 +85,7 @@ async def test_a_targeted_offer_is_for_the_named_anchors_only(
             "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
             "anchor_ids": [fan.id],
         },
-        headers=merchant.headers,
+        headers={**merchant.headers, **_key()},
     )
     assert not_anchor.status_code == 422 and _code(not_anchor) == "deal.not_an_anchor"
 
@@ -198,7 +199,7 @@ async def test_merchants_manage_only_their_own_offers_and_deals(
             "floor_price_minor": 1,
             "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
         },
-        headers=rival.headers,
+        headers={**rival.headers, **_key()},
     )
     assert foreign.status_code == 404 and _code(foreign) == "product.not_found"
     end = await client.post(f"/merchant/deals/{deal['id']}/end", headers=rival.headers)
@@ -234,5 +235,42 @@ async def test_terms_out_of_bounds_are_refused_with_a_stable_code(
         "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
         **terms,
     }
-    response = await client.post("/merchant/deal-offers", json=body, headers=merchant.headers)
+    response = await client.post(
+        "/merchant/deal-offers", json=body, headers={**merchant.headers, **_key()}
+    )
     assert response.status_code == 422 and _code(response) == code
+
+
+async def test_publishing_and_accepting_are_idempotent_commands(
+    client: Any, runtime: Runtime, make_account: Any
+) -> None:
+    merchant, anchor = await make_account("merchant"), await make_account("anchor")
+    shop = await make_shop(runtime, owner_id=merchant.id)
+    body = {
+        "product_id": shop.product_id,
+        "floor_price_minor": 100,
+        "stock_share": 5,
+        "valid_until": (runtime.clock.now() + timedelta(days=1)).isoformat(),
+    }
+    keyless = await client.post("/merchant/deal-offers", json=body, headers=merchant.headers)
+    assert keyless.status_code == 400 and _code(keyless) == "idempotency.key_required"
+    headers = {**merchant.headers, **_key()}
+    first = await client.post("/merchant/deal-offers", json=body, headers=headers)
+    again = await client.post("/merchant/deal-offers", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    listed = await client.get("/merchant/deal-offers", headers=merchant.headers)
+    assert [o["id"] for o in listed.json()["items"]] == [first.json()["id"]]
+    other = await client.post(
+        "/merchant/deal-offers", json={**body, "stock_share": 6}, headers=headers
+    )
+    assert other.status_code == 409 and _code(other) == "idempotency.key_reused"
+
+    url = f"/anchor/deal-offers/{first.json()['id']}/accept"
+    keyed = {**anchor.headers, **_key()}
+    made = await client.post(url, headers=keyed)
+    retried = await client.post(url, headers=keyed)
+    assert made.status_code == retried.status_code == 201, made.text
+    assert retried.json() == made.json() and retried.headers["Idempotent-Replayed"] == "true"
+    fresh_key = await client.post(url, headers={**anchor.headers, **_key()})
+    assert fresh_key.status_code == 409 and _code(fresh_key) == "deal.already_accepted"

@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from liveshop import idempotency
 from liveshop.auth import service as auth_service
 from liveshop.auth.service import Principal
 from liveshop.catalog import service as catalog_service
@@ -64,20 +66,37 @@ async def _party_to(session: AsyncSession, principal: Principal, deal: Deal) -> 
     },
 )
 async def publish_offer(
-    body: OfferIn, principal: CurrentPrincipal, session: SessionDep, clock: ClockDep
-) -> OfferOut:
+    body: OfferIn,
+    principal: CurrentPrincipal,
+    key: idempotency.IdempotencyKey,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
     """Offer anchors (all of them, or the ``anchor_ids`` named) to sell one of your products
-    on these terms; each anchor that accepts gets a deal with the terms frozen."""
+    on these terms; each anchor that accepts gets a deal with the terms frozen. A retry with
+    the same ``Idempotency-Key`` answers the same offer."""
     scope = await catalog_service.merchant_scope(session, principal=principal)
-    product = await catalog_service.get_product_or_raise(
-        session, product_id=body.product_id, merchant_ids=scope
-    )
     now = clock.now()
-    offer = await service.publish_offer(
-        session, product=product, data=body, actor_id=principal.account_id, now=now
+
+    async def action() -> OfferOut:
+        product = await catalog_service.get_product_or_raise(
+            session, product_id=body.product_id, merchant_ids=scope
+        )
+        offer = await service.publish_offer(
+            session, product=product, data=body, actor_id=principal.account_id, now=now
+        )
+        return (await views.offers_out(session, [offer], now=now))[0]
+
+    return await idempotency.run(
+        session,
+        scope=principal.account_id,
+        key=key,
+        operation="deals.publish_offer",
+        payload=body.model_dump(mode="json"),
+        now=now,
+        action=action,
+        status_code=201,
     )
-    await session.commit()
-    return (await views.offers_out(session, [offer], now=now))[0]
 
 
 @router.get("/merchant/deal-offers", response_model=OfferList)
@@ -202,21 +221,35 @@ async def offers_for_anchor(
 async def accept_offer(
     offer_id: OfferId,
     principal: CurrentPrincipal,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     clock: ClockDep,
     body: AcceptIn | None = None,
-) -> DealOut:
-    """Accept an offer: a deal between its merchant and the anchor, on its terms."""
+) -> JSONResponse:
+    """Accept an offer: a deal between its merchant and the anchor, on its terms. A retry
+    with the same ``Idempotency-Key`` answers the same deal."""
     anchor = await service.resolve_anchor(
         session, principal=principal, anchor_id=body.anchor_id if body else None
     )
-    offer = await service.get_offer_or_raise(session, offer_id=offer_id)
     now = clock.now()
-    deal = await service.accept(
-        session, offer=offer, anchor_id=anchor, actor_id=principal.account_id, now=now
+
+    async def action() -> DealOut:
+        offer = await service.get_offer_or_raise(session, offer_id=offer_id)
+        deal = await service.accept(
+            session, offer=offer, anchor_id=anchor, actor_id=principal.account_id, now=now
+        )
+        return (await views.deals_out(session, [deal], now=now))[0]
+
+    return await idempotency.run(
+        session,
+        scope=principal.account_id,
+        key=key,
+        operation=f"deals.accept:{offer_id}",
+        payload=body.model_dump(mode="json") if body else None,
+        now=now,
+        action=action,
+        status_code=201,
     )
-    await session.commit()
-    return (await views.deals_out(session, [deal], now=now))[0]
 
 
 @router.get("/anchor/deals", response_model=DealList)

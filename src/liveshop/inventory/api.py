@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,6 @@ from liveshop.inventory.schemas import (
 )
 
 router = APIRouter(tags=["inventory"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 
 
 def _warehouse_out(w: Warehouse) -> WarehouseOut:
@@ -113,7 +112,7 @@ async def list_warehouses(principal: CurrentPrincipal, session: SessionDep) -> l
 async def receive_stock(
     body: ReceiptIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -149,7 +148,7 @@ async def receive_stock(
 async def adjust_stock(
     body: AdjustmentIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,6 @@ from liveshop.orders.schemas import (
 )
 
 router = APIRouter(tags=["orders"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 
 
 @router.post(
@@ -48,7 +47,7 @@ IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 async def create_order(
     body: OrderIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -132,7 +131,7 @@ async def cancel_my_order(
     order_id: str,
     body: CancelIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -222,7 +221,7 @@ async def ship_order(
     order_id: str,
     body: ShipIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -272,7 +271,7 @@ async def merchant_cancel(
     order_id: str,
     body: CancelIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
@@ -23,14 +21,11 @@ def _is_own_url(url: str, public_url: str) -> bool:
     return url.startswith(public_url.rstrip("/") + "/")
 
 
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
-
-
 @router.post("/orders/{order_id}/payments", status_code=201, response_model=PaymentOut)
 async def start_payment(
     order_id: str,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
     body: PaymentIn | None = None,
@@ -96,7 +91,7 @@ async def refund_order(
     order_id: str,
     body: RefundIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
@@ -23,7 +23,6 @@ from liveshop.wallet.schemas import (
 )
 
 router = APIRouter(tags=["wallet"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 Cursor = Annotated[str | None, Query(pattern="^[0-9a-hjkmnp-tv-z]{26}$")]
 Currency = Annotated[str | None, Query(pattern="^[A-Z]{3}$")]
 
@@ -70,7 +69,7 @@ async def list_entries(
 async def start_top_up(
     body: TopUpIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:

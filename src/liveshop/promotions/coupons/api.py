@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
@@ -36,7 +36,6 @@ from liveshop.promotions.coupons.schemas import (
 )
 
 router = APIRouter(tags=["coupons"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 OptionalId = Annotated[str | None, Query(min_length=1, max_length=26)]
 TemplateId = Annotated[str, Path(min_length=1, max_length=26)]
 CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempotency.key_reused"
@@ -70,7 +69,7 @@ CLAIM_CONFLICTS = "coupon.sold_out, coupon.limit_reached, coupon.expired, idempo
 async def create_template(
     body: TemplateIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -192,7 +191,7 @@ async def get_template(template_id: str, session: SessionDep) -> TemplateOut:
 async def claim_template(
     template_id: str,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -239,7 +238,7 @@ async def create_drop(
     session_id: str,
     body: DropIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -316,7 +315,7 @@ async def get_drop(drop_id: str, session: SessionDep) -> DropOut:
 async def claim_drop(
     drop_id: str,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:

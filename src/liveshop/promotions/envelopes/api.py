@@ -8,9 +8,7 @@ together, a retry replays the stored answer. The room hears about a pot after th
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
@@ -27,7 +25,6 @@ from liveshop.promotions.envelopes.schemas import (
 )
 
 router = APIRouter(tags=["promotions"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 
 
 @router.post(
@@ -47,7 +44,7 @@ async def fund_envelope(
     session_id: str,
     body: EnvelopeIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -135,7 +132,7 @@ async def get_envelope(
 async def grab_envelope(
     envelope_id: str,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:

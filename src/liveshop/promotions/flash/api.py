@@ -3,9 +3,9 @@ Idempotency-Key, or join the waitlist when it is sold out."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from liveshop import idempotency
@@ -25,7 +25,6 @@ from liveshop.promotions.flash.schemas import (
 )
 
 router = APIRouter(tags=["flash sales"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 
 
 def _sales(runtime: Runtime) -> FlashSales:
@@ -65,7 +64,7 @@ async def create_flash_sale(
     session_id: str,
     body: FlashSaleIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -128,7 +127,7 @@ async def buy(
     sale_id: str,
     body: BuyIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> BuyOut:

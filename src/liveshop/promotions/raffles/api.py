@@ -7,9 +7,9 @@ window has ended is closed by the next request that touches it, or by the sweepe
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,6 @@ from liveshop.promotions.raffles.schemas import (
 )
 
 router = APIRouter(tags=["raffles"])
-IdempotencyKey = Annotated[str, Depends(idempotency.require_key)]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -162,7 +161,7 @@ async def get_raffle(
 async def enter_raffle(
     raffle_id: str,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
@@ -249,7 +248,7 @@ async def claim_prize(
     raffle_id: str,
     body: ClaimIn,
     principal: CurrentPrincipal,
-    key: IdempotencyKey,
+    key: idempotency.IdempotencyKey,
     session: SessionDep,
     runtime: RuntimeDep,
 ) -> JSONResponse:
