@@ -25,7 +25,7 @@ from liveshop.deps import (
     bearer_token,
     client_ip,
 )
-from liveshop.errors import Problem, conflict
+from liveshop.errors import Problem
 
 router = APIRouter(tags=["auth"])
 
@@ -149,9 +149,9 @@ async def deactivate_account(
 ) -> AccountOut:
     """The account can no longer sign in and its tokens are refused (on every node: its
     cached principals are dropped); its data stays. An admin cannot deactivate itself."""
-    if account_id == principal.account_id:
-        raise conflict("account.self_deactivation", "an admin cannot deactivate itself")
-    account = await auth_service.set_active(session, account_id=account_id, active=False)
+    account = await auth_service.set_active(
+        session, account_id=account_id, active=False, actor_id=principal.account_id
+    )
     await session.commit()
     await runtime.invalidation.account_changed(account_id)
     return await auth_service.to_out(session, account)
@@ -159,10 +159,12 @@ async def deactivate_account(
 
 @router.post("/admin/accounts/{account_id}/activate", response_model=AccountOut)
 async def activate_account(
-    account_id: str, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    account_id: str, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> AccountOut:
     """Undo a deactivation: its unexpired, unrevoked tokens work again."""
-    account = await auth_service.set_active(session, account_id=account_id, active=True)
+    account = await auth_service.set_active(
+        session, account_id=account_id, active=True, actor_id=principal.account_id
+    )
     await session.commit()
     await runtime.invalidation.account_changed(account_id)
     return await auth_service.to_out(session, account)

@@ -130,9 +130,13 @@ async def revoke_role(session: AsyncSession, *, account_id: str, role: Role) -> 
     )
 
 
-async def set_active(session: AsyncSession, *, account_id: str, active: bool) -> Account:
+async def set_active(
+    session: AsyncSession, *, account_id: str, active: bool, actor_id: str
+) -> Account:
     """Deactivate (or reactivate) an account: while inactive its tokens are refused and it
-    cannot sign in."""
+    cannot sign in. An admin cannot deactivate itself (409 ``account.self_deactivation``)."""
+    if not active and account_id == actor_id:
+        raise conflict("account.self_deactivation", "an admin cannot deactivate itself")
     account = await get_or_raise(session, account_id=account_id)
     if account.is_active != active:
         account.is_active = active

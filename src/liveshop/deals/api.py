@@ -129,9 +129,7 @@ async def withdraw_offer(
 ) -> OfferOut:
     """No anchor may accept the offer any more (the deals made from it go on)."""
     scope = await catalog_service.merchant_scope(session, principal=principal)
-    offer = await service.get_offer_or_raise(session, offer_id=offer_id)
-    if scope is not None and offer.merchant_id not in scope:
-        raise not_found(errors.OFFER_NOT_FOUND, "no such deal offer")
+    offer = await service.get_offer_or_raise(session, offer_id=offer_id, merchant_ids=scope)
     now = clock.now()
     await service.withdraw_offer(session, offer=offer, now=now)
     await session.commit()
@@ -177,9 +175,7 @@ async def end_deal(
     """End a deal: the anchor may no longer put the product in a rundown, a flash sale or a
     raffle, nor sell it at its live price; running flash sales and raffles go on."""
     scope = await catalog_service.merchant_scope(session, principal=principal)
-    deal = await service.get_or_raise(session, deal_id=deal_id)
-    if scope is not None and deal.merchant_id not in scope:
-        raise not_found(errors.NOT_FOUND, "no such deal")
+    deal = await service.get_or_raise(session, deal_id=deal_id, merchant_ids=scope)
     now = clock.now()
     await service.end(session, deal=deal, actor_id=principal.account_id, now=now)
     await session.commit()

@@ -87,9 +87,12 @@ async def publish_offer(
     return offer
 
 
-async def get_offer_or_raise(session: AsyncSession, *, offer_id: str) -> DealOffer:
+async def get_offer_or_raise(
+    session: AsyncSession, *, offer_id: str, merchant_ids: Sequence[str] | None = None
+) -> DealOffer:
+    """The offer; one of a merchant outside ``merchant_ids`` (when given) is a 404."""
     offer = await session.get(DealOffer, offer_id)
-    if offer is None:
+    if offer is None or (merchant_ids is not None and offer.merchant_id not in merchant_ids):
         raise not_found(errors.OFFER_NOT_FOUND, "no such deal offer")
     return offer
 
@@ -266,12 +269,19 @@ async def accept(
     return deal
 
 
-async def get_or_raise(session: AsyncSession, *, deal_id: str, lock: bool = False) -> Deal:
+async def get_or_raise(
+    session: AsyncSession,
+    *,
+    deal_id: str,
+    lock: bool = False,
+    merchant_ids: Sequence[str] | None = None,
+) -> Deal:
+    """The deal; one of a merchant outside ``merchant_ids`` (when given) is a 404."""
     query = select(Deal).where(Deal.id == deal_id)
     if lock:
         query = query.with_for_update()
     deal = (await session.execute(query)).scalars().first()
-    if deal is None:
+    if deal is None or (merchant_ids is not None and deal.merchant_id not in merchant_ids):
         raise not_found(errors.NOT_FOUND, "no such deal")
     return deal
 
