@@ -230,7 +230,7 @@ async def accept_offer(
     now = clock.now()
 
     async def action() -> DealOut:
-        offer = await service.get_offer_or_raise(session, offer_id=offer_id)
+        offer = await service.get_offer_or_raise(session, offer_id=offer_id, share=True)
         deal = await service.accept(
             session, offer=offer, anchor_id=anchor, actor_id=principal.account_id, now=now
         )

@@ -88,10 +88,21 @@ async def publish_offer(
 
 
 async def get_offer_or_raise(
-    session: AsyncSession, *, offer_id: str, merchant_ids: Sequence[str] | None = None
+    session: AsyncSession,
+    *,
+    offer_id: str,
+    merchant_ids: Sequence[str] | None = None,
+    share: bool = False,
 ) -> DealOffer:
-    """The offer; one of a merchant outside ``merchant_ids`` (when given) is a 404."""
-    offer = await session.get(DealOffer, offer_id)
+    """The offer; one of a merchant outside ``merchant_ids`` (when given) is a 404.
+    ``share=True`` reads it under a shared row lock (an accept: a concurrent withdrawal
+    waits for it, and an accept after the withdrawal sees it)."""
+    if share:
+        offer = await session.get(
+            DealOffer, offer_id, with_for_update={"read": True}, populate_existing=True
+        )
+    else:
+        offer = await session.get(DealOffer, offer_id)
     if offer is None or (merchant_ids is not None and offer.merchant_id not in merchant_ids):
         raise not_found(errors.OFFER_NOT_FOUND, "no such deal offer")
     return offer
@@ -167,11 +178,15 @@ async def offers_for_anchor(
 
 
 async def withdraw_offer(session: AsyncSession, *, offer: DealOffer, now: datetime) -> DealOffer:
-    """No anchor may accept it any more; the deals made from it go on (end them one by one)."""
-    if offer.status == "open":
-        offer.status = "withdrawn"
-        offer.withdrawn_at = now
-        await session.flush()
+    """No anchor may accept it any more; the deals made from it go on (end them one by one).
+    A guarded UPDATE: withdrawing twice changes nothing."""
+    await session.execute(
+        update(DealOffer)
+        .where(DealOffer.id == offer.id, DealOffer.status == "open")
+        .values(status="withdrawn", withdrawn_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(offer)
     return offer
 
 
